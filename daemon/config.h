@@ -1,0 +1,83 @@
+/* tenbusd configuration: one YAML file (-c), an optional directory of
+ * overrides (`extra_config_files`, merged in name order), env XIVO_UUID,
+ * then command-line flags. Keys follow wazo-websocketd's (DESIGN.md §9);
+ * tenbus's own settings live under `tenbus:`. */
+#ifndef TBD_CONFIG_H
+#define TBD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { TBD_BUS_EMBEDDED = 0, TBD_BUS_RABBITMQ } tbd_bus_kind;
+typedef enum { TBD_AUTH_FILE = 0, TBD_AUTH_WAZO } tbd_auth_kind;
+typedef enum { TBD_CHECK_DYNAMIC = 0, TBD_CHECK_STATIC } tbd_check_strategy;
+
+typedef struct tbd_limits {
+    uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 65536 */
+    uint64_t max_message_size;    /* default 262144 */
+    uint32_t max_header_size;     /* HTTP request head, default 8192 */
+    uint32_t handshake_timeout;   /* seconds, default 10 */
+    uint32_t max_connections;     /* default 0 = as many as the fd limit allows */
+    uint32_t max_subscriptions;   /* per session, default 256 */
+    uint64_t max_queue_bytes;     /* per-session outbound queue, default 4 MiB */
+    uint64_t max_body_size;       /* HTTP API body, default 1 MiB */
+} tbd_limits;
+
+typedef struct tbd_config {
+    char *uuid;                   /* `uuid`, env XIVO_UUID overrides the file */
+    bool debug;
+    char *log_level;              /* "debug", "info" (default), "warning", "error" */
+    char *log_file;               /* NULL => stderr */
+    char *config_file;            /* path given with -c (NULL = built-in defaults only) */
+    char *extra_config_files;     /* directory, may be NULL */
+
+    /* websocket */
+    char *listen;                 /* default "127.0.0.1" */
+    uint16_t port;                /* default 9502 */
+    uint32_t ping_interval;       /* seconds, default 60 */
+
+    /* auth (wazo-auth) */
+    char *auth_host;              /* default "localhost" */
+    uint16_t auth_port;           /* default 9497 */
+    char *auth_prefix;            /* default "/api/auth" */
+    bool auth_https;              /* default false */
+    char *auth_username, *auth_password, *auth_key_file;
+    tbd_check_strategy auth_check_strategy;   /* default dynamic */
+    uint32_t auth_check_static_interval;      /* seconds, default 60 */
+
+    /* bus (RabbitMQ) */
+    char *bus_host;               /* default "localhost" */
+    uint16_t bus_port;            /* default 5672 */
+    char *bus_username, *bus_password, *bus_vhost; /* guest, guest, "/" */
+    char *bus_exchange_name;      /* default "wazo-headers" */
+    char *bus_exchange_type;      /* default "headers" */
+
+    /* tenbus: */
+    tbd_bus_kind bus_backend;     /* tenbus.bus_backend: embedded | rabbitmq */
+    tbd_auth_kind auth_backend;   /* tenbus.auth_backend: file | wazo-auth */
+    char *tokens_file;            /* tenbus.tokens_file */
+    char *master_tenant_uuid;     /* tenbus.master_tenant_uuid (file backend) */
+    uint32_t workers;             /* tenbus.workers, 0 = one per core */
+    tbd_limits limits;            /* tenbus.limits.* */
+} tbd_config;
+
+/* Fills *cfg with the built-in defaults (all strings owned by cfg). */
+void tbd_config_defaults(tbd_config *cfg);
+
+/* Loads `path` (may be NULL: defaults only), then the `extra_config_files`
+ * directory it names (files ending in .yml/.yaml, in name order), then
+ * XIVO_UUID. Later values override earlier ones key by key (mappings merge).
+ * Unknown keys are ignored (reported through `warn` if non-NULL, one call per
+ * key, with "file:line: key"). On error returns -1 and writes a message
+ * naming the file, line and key into err (size errlen). */
+int tbd_config_load(tbd_config *cfg, const char *path, char *err, size_t errlen,
+                    void (*warn)(const char *msg));
+
+/* Applies one "dotted.key=value" override (from a command-line flag) with the
+ * same typing/validation as the file. Returns 0 or -1 with err filled. */
+int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+void tbd_config_free(tbd_config *cfg);
+
+#endif

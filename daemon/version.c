@@ -1,0 +1,3 @@
+#include "version.h"
+
+const char *tbd_version(void) { return TBD_VERSION; }

@@ -1,0 +1,84 @@
+/* The event model (DESIGN.md §1): event types declared as data, events built
+ * from a type plus addressing plus content, with every header generated.
+ *
+ * Example (the `do_something` user event of service `confd`):
+ *
+ *     static const tb_event_type do_something = {
+ *         .service = "confd", .name = "do_something", .level = TB_LEVEL_USER,
+ *         .routing_key_fmt = "config.{user_uuid}",
+ *     };
+ *     tb_event *ev;
+ *     tb_event_args a = { .tenant_uuid = t, .user_uuid = u, .content = data };
+ *     tb_err rc = tb_event_new(&do_something, &a, origin_uuid, &ev);
+ *     ... tb_event_body(ev) / tb_event_headers(ev) / tb_event_routing_key(ev)
+ *     tb_event_free(ev);
+ */
+#ifndef TENBUS_EVENT_H
+#define TENBUS_EVENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum tb_level {
+    TB_LEVEL_SERVICE = 0, /* services only; never reaches a user */
+    TB_LEVEL_TENANT,      /* all users of one tenant: tenant_uuid + user_uuid:* */
+    TB_LEVEL_USER,        /* one user: tenant_uuid + user_uuid:<uuid> */
+    TB_LEVEL_MULTI_USER,  /* a list of users: tenant_uuid + one user_uuid:<uuid> each */
+} tb_level;
+
+/* Static description of an event type; all strings borrowed for the type's life. */
+typedef struct tb_event_type {
+    const char *service;          /* publishing service, e.g. "chatd" (documentation only) */
+    const char *name;             /* e.g. "chatd_user_room_created" (required) */
+    tb_level level;
+    const char *routing_key_fmt;  /* e.g. "chatd.users.{user_uuid}.rooms.created"; NULL => name */
+    const char *acl_fmt;          /* NULL => "events.<routing key>"; formatted like the key */
+    const char *const *extra_fields; /* NULL-terminated names of fields that become headers */
+} tb_event_type;
+
+/* Per-event addressing and content; everything borrowed for the call. */
+typedef struct tb_event_args {
+    const char *tenant_uuid;           /* tenant, user, multi-user levels */
+    const char *user_uuid;             /* user level */
+    const char *const *user_uuids;     /* multi-user level */
+    size_t n_user_uuids;
+    const json_t *content;             /* JSON value becoming `data` (NULL => {}) */
+    const json_t *fields;              /* optional object: values of extra fields / format fields */
+} tb_event_args;
+
+typedef struct tb_event tb_event; /* opaque */
+
+/* Builds an event. `origin_uuid` is the publishing stack's uuid (may be NULL
+ * => header null). Format fields are looked up in: tenant_uuid, user_uuid,
+ * `fields`, then `content` (if an object). String values are escaped for the
+ * routing key: "." → "__DOT__", "#" → "__HASH__", "*" → "__STAR__".
+ * On success *out is a new event the caller frees with tb_event_free().
+ * Errors: TB_EINVAL, TB_ENONAME, TB_ENOTENANT, TB_ENOUSER, TB_ENOUSERS,
+ * TB_ENOFIELD, TB_EFORMAT, TB_ENOMEM; *out is untouched on error. */
+TB_EXTERN tb_err tb_event_new(const tb_event_type *type, const tb_event_args *args,
+                              const char *origin_uuid, tb_event **out);
+TB_EXTERN void tb_event_free(tb_event *ev);
+
+/* Borrowed views, valid until tb_event_free(). */
+TB_EXTERN const char *tb_event_name(const tb_event *ev);
+TB_EXTERN const char *tb_event_routing_key(const tb_event *ev);
+TB_EXTERN const char *tb_event_required_acl(const tb_event *ev); /* NULL if none */
+/* The header object: name, origin_uuid, timestamp, required_access,
+ * required_acl, and by level tenant_uuid / user_uuid:* / user_uuid:<uuid>,
+ * plus extra fields. */
+TB_EXTERN const json_t *tb_event_headers(const tb_event *ev);
+/* The bus body: every header plus "data". */
+TB_EXTERN const json_t *tb_event_body(const tb_event *ev);
+
+/* Overrides the required ACL (NULL => header present with JSON null).
+ * Used by publishers that carry their own ACL. */
+TB_EXTERN tb_err tb_event_set_required_acl(tb_event *ev, const char *acl);
+
+/* Formats `fmt` with {field} values looked up as in tb_event_new and escaped.
+ * On success *out is a new malloc'd string the caller frees. */
+TB_EXTERN tb_err tb_format_routing_key(const char *fmt, const json_t *fields, char **out);
+
+/* Escapes one value for a routing key; returns a new malloc'd string or NULL. */
+TB_EXTERN char *tb_escape_key_word(const char *s);
+
+#endif

@@ -1,0 +1,28 @@
+/* tenbus — tenant-aware event bus: public API umbrella header.
+ *
+ * The library never logs, prints or aborts: every fallible call returns a
+ * tb_err (0 = success, negative = failure); tb_strerror() names it. */
+#ifndef TENBUS_TENBUS_H
+#define TENBUS_TENBUS_H
+
+#define TB_EXTERN __attribute__((visibility("default")))
+
+typedef enum tb_err {
+    TB_OK = 0,
+    TB_ENOMEM = -1,        /* allocation failed */
+    TB_EINVAL = -2,        /* bad argument (NULL where not allowed, wrong JSON type) */
+    TB_ENOTENANT = -3,     /* tenant/user/multi-user event without tenant_uuid */
+    TB_ENOUSER = -4,       /* user event without user_uuid */
+    TB_ENOUSERS = -5,      /* multi-user event whose user_uuids is not a list of strings */
+    TB_ENOFIELD = -6,      /* routing key / ACL format names a field the event lacks */
+    TB_EFORMAT = -7,       /* malformed format string (unbalanced braces) */
+    TB_ENONAME = -8,       /* event without a name */
+} tb_err;
+
+TB_EXTERN const char *tb_strerror(tb_err err);
+
+#include "tenbus/acl.h"
+#include "tenbus/event.h"
+#include "tenbus/hdrmatch.h"
+
+#endif
