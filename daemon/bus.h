@@ -1,0 +1,33 @@
+/* Bus backends (DESIGN.md §5): where published events go and where routed
+ * events come from. Implementations: bus_embedded.c; RabbitMQ next.
+ * Incoming events reach the workers through tbd_server_dispatch(). */
+#ifndef TBD_BUS_H
+#define TBD_BUS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct tbd_server;
+
+typedef struct tbd_bus tbd_bus;
+
+typedef struct tbd_bus_ops {
+    const char *name;
+    /* Publishes one event. Called from any worker thread; must not block.
+     * headers / body are borrowed. 0, or -1 if the bus is down. */
+    int (*publish)(tbd_bus *b, const json_t *headers, const json_t *body, const char *routing_key);
+    /* The node's sessions' subscriptions changed: first subscriber of `name`
+     * (or "*") / last one gone. Backends that filter at the broker bind here. */
+    void (*subscribe)(tbd_bus *b, const char *name);
+    void (*unsubscribe)(tbd_bus *b, const char *name);
+    bool (*connected)(tbd_bus *b);
+    void (*free)(tbd_bus *b);
+} tbd_bus_ops;
+
+struct tbd_bus {
+    const tbd_bus_ops *ops;
+};
+
+tbd_bus *tbd_bus_embedded_new(struct tbd_server *srv);
+
+#endif
