@@ -10,6 +10,8 @@
 #ifndef TENBUS_ACL_H
 #define TENBUS_ACL_H
 
+#include "tenbus/tenbus.h" /* TB_EXTERN, tb_err: lets this header stand alone */
+
 #include <stdbool.h>
 #include <stddef.h>
 

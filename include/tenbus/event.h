@@ -16,6 +16,8 @@
 #ifndef TENBUS_EVENT_H
 #define TENBUS_EVENT_H
 
+#include "tenbus/tenbus.h" /* TB_EXTERN, tb_err: lets this header stand alone */
+
 #include <jansson.h>
 #include <stddef.h>
 
