@@ -25,7 +25,7 @@ TB_EXTERN tb_acl *tb_acl_new(const char *const *entries, size_t n,
 TB_EXTERN void tb_acl_free(tb_acl *acl);
 
 /* True if `acl` grants `required` (NULL required => true; NULL acl => only NULL required).
- * Time is linear in strlen(required) per pattern token, never exponential.
+ * Time is O(strlen(required) × entry length) per entry, never exponential.
  * Strings over 256 bytes need a scratch allocation; if it fails, denies. */
 TB_EXTERN bool tb_acl_grants(const tb_acl *acl, const char *required);
 
