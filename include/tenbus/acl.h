@@ -10,18 +10,23 @@
 #ifndef TENBUS_ACL_H
 #define TENBUS_ACL_H
 
+#include "tenbus/tenbus.h" /* TB_EXTERN, tb_err: lets this header stand alone */
+
 #include <stdbool.h>
 #include <stddef.h>
 
 typedef struct tb_acl tb_acl; /* compiled, immutable once built: shareable across threads */
 
-/* Compiles `n` entries. `user_uuid` / `session_uuid` (may be NULL) are what
- * `me` / `my_session` stand for; they are copied. Returns NULL on ENOMEM. */
+/* Compiles `n` entries (NULL entries are skipped). `user_uuid` / `session_uuid`
+ * (may be NULL: the word is then only literal) are what `me` / `my_session`
+ * stand for; they are copied. Returns NULL on ENOMEM or entries NULL with n > 0. */
 TB_EXTERN tb_acl *tb_acl_new(const char *const *entries, size_t n,
                              const char *user_uuid, const char *session_uuid);
 TB_EXTERN void tb_acl_free(tb_acl *acl);
 
-/* True if `acl` grants `required` (NULL required => true; NULL acl => only NULL required). */
+/* True if `acl` grants `required` (NULL required => true; NULL acl => only NULL required).
+ * Time is O(strlen(required) × entry length) per entry, never exponential.
+ * Strings over 256 bytes need a scratch allocation; if it fails, denies. */
 TB_EXTERN bool tb_acl_grants(const tb_acl *acl, const char *required);
 
 /* One-shot helper over raw entries (compiles, checks, frees). */

@@ -16,6 +16,8 @@
 #ifndef TENBUS_EVENT_H
 #define TENBUS_EVENT_H
 
+#include "tenbus/tenbus.h" /* TB_EXTERN, tb_err: lets this header stand alone */
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -52,9 +54,16 @@ typedef struct tb_event tb_event; /* opaque */
  * => header null). Format fields are looked up in: tenant_uuid, user_uuid,
  * `fields`, then `content` (if an object). String values are escaped for the
  * routing key: "." → "__DOT__", "#" → "__HASH__", "*" → "__STAR__".
+ * Integers and reals are printed as numbers (reals as Python's str()), booleans
+ * as "true"/"false"; null, objects, arrays and absent fields are TB_ENOFIELD.
+ * `args` may be NULL (no addressing, no content). `content` and extra-field
+ * values are deep-copied. An empty tenant/user uuid counts as missing; a
+ * multi-user event needs a non-NULL `user_uuids` (n may be 0).
  * On success *out is a new event the caller frees with tb_event_free().
- * Errors: TB_EINVAL, TB_ENONAME, TB_ENOTENANT, TB_ENOUSER, TB_ENOUSERS,
- * TB_ENOFIELD, TB_EFORMAT, TB_ENOMEM; *out is untouched on error. */
+ * Errors: TB_EINVAL (NULL type/out, bad level, `fields` not an object, a
+ * string that is not UTF-8, an extra field named like a generated header or
+ * "data"), TB_ENONAME, TB_ENOTENANT, TB_ENOUSER, TB_ENOUSERS, TB_ENOFIELD,
+ * TB_EFORMAT, TB_ENOMEM; *out is untouched on error. */
 TB_EXTERN tb_err tb_event_new(const tb_event_type *type, const tb_event_args *args,
                               const char *origin_uuid, tb_event **out);
 TB_EXTERN void tb_event_free(tb_event *ev);
@@ -70,12 +79,16 @@ TB_EXTERN const json_t *tb_event_headers(const tb_event *ev);
 /* The bus body: every header plus "data". */
 TB_EXTERN const json_t *tb_event_body(const tb_event *ev);
 
-/* Overrides the required ACL (NULL => header present with JSON null).
- * Used by publishers that carry their own ACL. */
+/* Overrides the required ACL (NULL => header present with JSON null), in
+ * both headers and body. Used by publishers that carry their own ACL.
+ * Errors: TB_EINVAL (NULL ev, acl not UTF-8), TB_ENOMEM; unchanged on error. */
 TB_EXTERN tb_err tb_event_set_required_acl(tb_event *ev, const char *acl);
 
-/* Formats `fmt` with {field} values looked up as in tb_event_new and escaped.
- * On success *out is a new malloc'd string the caller frees. */
+/* Formats `fmt` with {field} values looked up in `fields` (an object, or
+ * NULL) and escaped as in tb_event_new. There is no `{{` escape: a brace
+ * outside a well-formed non-empty `{field}` is TB_EFORMAT.
+ * On success *out is a new malloc'd string the caller frees; else *out is
+ * untouched. Errors: TB_EINVAL, TB_ENOFIELD, TB_EFORMAT, TB_ENOMEM. */
 TB_EXTERN tb_err tb_format_routing_key(const char *fmt, const json_t *fields, char **out);
 
 /* Escapes one value for a routing key; returns a new malloc'd string or NULL. */

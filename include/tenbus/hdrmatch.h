@@ -9,6 +9,8 @@
 #ifndef TENBUS_HDRMATCH_H
 #define TENBUS_HDRMATCH_H
 
+#include "tenbus/tenbus.h" /* TB_EXTERN, tb_err: lets this header stand alone */
+
 #include <jansson.h>
 #include <stdbool.h>
 
