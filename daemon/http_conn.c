@@ -165,6 +165,11 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
+const tbd_http_req *tbd_http_current(tbd_conn *c)
+{
+    return c->http ? &c->http->req : NULL;
+}
+
 int tbd_http_begin(tbd_conn *c)
 {
     tbd_http *h = calloc(1, sizeof(*h));

@@ -18,6 +18,10 @@ typedef struct tbd_http_req {
     bool keep_alive;
 } tbd_http_req;
 
+struct tbd_conn;
+/* The request being handled (valid from tbd_api_handle until its response is written). */
+const tbd_http_req *tbd_http_current(struct tbd_conn *c);
+
 /* Percent-decodes the value of `key` in a query string into a new string
  * (NULL if absent). '+' stays '+' (tokens may contain it). */
 char *tbd_query_param(const char *query, const char *key);

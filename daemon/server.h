@@ -110,6 +110,7 @@ struct tbd_worker {
     tbd_msg **spare; size_t spare_cap;   /* swapped with inbox to drain without the lock */
     atomic_bool stopping;
     bool stop_handled;
+    bool has_listener;          /* listener handle initialised */
 
     tbd_conn *conns;            /* all connections */
     tbd_conn *dirty;            /* connections with frames to flush */
@@ -153,6 +154,9 @@ const char *tbd_server_master_tenant(tbd_server *srv);
 /* worker.c */
 int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size_t errlen);
 void tbd_worker_post(tbd_worker *w, tbd_msg *m);   /* takes a ref */
+int tbd_worker_start(tbd_worker *w);
+void tbd_worker_stop(tbd_worker *w);               /* any thread */
+void tbd_worker_free(tbd_worker *w);               /* after the thread is joined */
 uint64_t tbd_now_ms(tbd_worker *w);
 
 /* conn.c: I/O of one connection */

@@ -44,15 +44,13 @@ static void drain_inbox(tbd_worker *w)
 {
     uv_mutex_lock(&w->inbox_lock);
     tbd_msg **batch = w->inbox;
-    size_t n = w->inbox_len;
+    size_t n = w->inbox_len, cap = w->inbox_cap;
     w->inbox = w->spare;
     w->inbox_cap = w->spare_cap;
     w->inbox_len = 0;
     w->spare = batch;
-    w->spare_cap = n ? w->inbox_cap : w->spare_cap;
+    w->spare_cap = cap;
     uv_mutex_unlock(&w->inbox_lock);
-    /* spare_cap must describe `batch`'s real capacity: recompute it from
-     * what the inbox had before the swap. */
     for (size_t i = 0; i < n; i++) {
         if (!atomic_load(&w->stopping))
             tbd_route_msg(w, batch[i]);
@@ -79,7 +77,8 @@ static void finish_stop(tbd_worker *w)
 static void begin_stop(tbd_worker *w)
 {
     w->stop_handled = true;
-    close_handle((uv_handle_t *)&w->listener);
+    if (w->has_listener)
+        close_handle((uv_handle_t *)&w->listener);
     uv_timer_stop(&w->pinger);
     tbd_conn *c, *n;
     for (c = w->conns; c; c = n) {
@@ -107,8 +106,7 @@ static void on_check(uv_check_t *h)
 
 static void on_sweep(uv_timer_t *t)
 {
-    tbd_worker *w = t->data ? NULL : NULL;
-    w = (tbd_worker *)t->loop->data;
+    tbd_worker *w = t->loop->data;
     uint64_t now = tbd_now_ms(w);
     if (w->stop_handled) {
         uint64_t deadline = (uint64_t)(uintptr_t)t->data;
@@ -185,6 +183,7 @@ static int listen_on(tbd_worker *w, char *err, size_t errlen)
     int r = uv_tcp_init_ex(&w->loop, &w->listener, ss.ss_family);
     if (r < 0)
         goto fail;
+    w->has_listener = true;
     w->listener.data = w;
     uv_os_fd_t fd;
     int one = 1;
@@ -257,7 +256,8 @@ void tbd_worker_free(tbd_worker *w)
     if (!w->srv)
         return;
     /* Handles opened by init but never run (failed start) need closing too. */
-    close_handle((uv_handle_t *)&w->listener);
+    if (w->has_listener)
+        close_handle((uv_handle_t *)&w->listener);
     finish_stop(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     drain_inbox(w);

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian packages tenbus needs. Usage: scripts/deps.sh [build|test]
+# Build: compiler, CMake and the libraries tenbusd links. Test: also cmocka,
+# Python's pytest and websockets (Debian packages, not PyPI).
+set -eu
+BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
+libhttp-parser-dev uthash-dev"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-websockets"
+pkgs=$BUILD_PKGS
+[ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "tenbus: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs test dependencies, builds tenbus with AddressSanitizer + UBSan and
+# -Werror, then runs the unit tests (CTest/cmocka) and the integration tests
+# (pytest: the real tenbusd on real sockets, real WebSocket clients).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+BUILD=${TENBUS_BUILD_DIR:-build-test}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON -DTB_WERROR=ON >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "== unit tests"
+(cd "$BUILD" && ctest --output-on-failure)
+echo "== integration tests"
+TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
