@@ -331,6 +331,9 @@ int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws
         }
     }
 
+    if (len == 0)
+        return 0; /* buf may be NULL */
+
     for (;;) {
         frame_hdr h;
         int rc = parse_header(r, buf + off, len - off, &h);
