@@ -49,9 +49,13 @@ int ws__utf8_step(int state, const uint8_t *p, size_t len);
 bool ws__utf8_valid(const uint8_t *p, size_t len);
 
 typedef struct ws_reader_limits {
-    uint64_t max_frame;   /* max payload of one frame (=> 1009) */
-    uint64_t max_message; /* max payload of a reassembled message (=> 1009) */
+    uint64_t max_frame;   /* max payload of one frame (=> 1009); 0 => default */
+    uint64_t max_message; /* max payload of a reassembled message (=> 1009); 0 => default */
 } ws_reader_limits;
+
+/* Used by ws__reader_init when `lim` is NULL or a field is 0. */
+#define WS_DEFAULT_MAX_FRAME   (1u << 20)
+#define WS_DEFAULT_MAX_MESSAGE (1u << 20)
 
 typedef struct ws_reader {
     /* private */
@@ -62,6 +66,10 @@ typedef struct ws_reader {
     int utf8_state;
     uint8_t *frag;          /* reassembly buffer (owned) */
     size_t frag_len, frag_cap;
+    /* UTF-8 progress inside the incomplete text frame at the start of the
+     * caller's buffer, so invalid text fails before the frame is complete. */
+    size_t pend_off;        /* payload bytes of that frame already validated */
+    int pend_utf8;          /* UTF-8 state after them */
 } ws_reader;
 
 typedef struct ws_msg {
@@ -77,7 +85,9 @@ void ws__reader_init(ws_reader *r, bool server, const ws_reader_limits *lim);
 void ws__reader_free(ws_reader *r);
 
 /* Parses at most one message (or control frame) from buf[0..len).
- * `buf` is modified in place (unmasking). Returns:
+ * `buf` is modified in place (unmasking). Only whole frames are consumed, so
+ * the caller's buffer must hold up to WS_MAX_HEADER + max_frame bytes; bytes
+ * not consumed must start the buffer of the next call, unchanged. Returns:
  *   1  a message is in *msg; *consumed bytes of buf were used. msg->data stays
  *      valid until the next call or until the caller discards those bytes;
  *   0  need more bytes; *consumed may be > 0 (a fragment was absorbed into
@@ -85,7 +95,8 @@ void ws__reader_free(ws_reader *r);
  *  <0  the negated close code to send: -1002 protocol error (bad opcode,
  *      reserved bits, masking, control frame too long or fragmented, bad
  *      continuation, bad close payload), -1007 invalid UTF-8 in a text
- *      message or close reason, -1009 frame or message too big. */
+ *      message or close reason, -1009 frame or message too big, -1011 out
+ *      of memory. After an error the reader is only fit for ws__reader_free. */
 int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws_msg *msg);
 
 #endif

@@ -1,0 +1,15 @@
+/* tenbus command-line client: sub-command entry points. Each returns the
+ * process exit status. */
+#ifndef TB_CLI_H
+#define TB_CLI_H
+
+#define CLI_DEFAULT_HTTP_URL "http://127.0.0.1:9502"
+#define CLI_DEFAULT_WS_URL   "ws://127.0.0.1:9502"
+
+int cmd_publish(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+
+/* Parses a positive number of seconds ("1.5" allowed) into ms; -1 if bad. */
+long long cli_parse_seconds(const char *s);
+
+#endif
