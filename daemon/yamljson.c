@@ -16,6 +16,8 @@
 #include <yaml.h>
 
 #define YJ__STR_TAG "tag:yaml.org,2002:str"
+#define YJ__STR(x) #x
+#define YJ__XSTR(x) YJ__STR(x)
 
 typedef struct yj__frame {
     json_t *node;          /* the open mapping or sequence */
@@ -423,7 +425,7 @@ static int yj__on_start(yj__ctx *c, const yaml_event_t *ev, bool mapping)
         return -1;
     }
     if (c->depth == TBD_YAML_MAX_DEPTH) {
-        yj__fail(c, m, "nesting deeper than %s levels", "256");
+        yj__fail(c, m, "nesting deeper than %s levels", YJ__XSTR(TBD_YAML_MAX_DEPTH));
         return -1;
     }
     if (yj__enter_child(c, m) < 0)
