@@ -206,13 +206,13 @@ static void conf__expected(const conf__opt *o, char *why, size_t len)
     }
 }
 
-/* Parses "<digits>[ ]<suffix>" where suffix is looked up in `units`.
- * Returns 0 and the scaled value, or -1 (syntax or overflow). */
 typedef struct conf__unit {
     const char *suffix;
     uint64_t mult;
 } conf__unit;
 
+/* Parses "<digits>[ ]<suffix>" where suffix is looked up in `units`.
+ * Returns 0 and the scaled value, or -1 (syntax or overflow). */
 static int conf__parse_units(const char *s, const conf__unit *units, uint64_t *out)
 {
     uint64_t v = 0;
