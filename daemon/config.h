@@ -43,6 +43,7 @@ typedef struct tbd_config {
     char *auth_prefix;            /* default "/api/auth" */
     bool auth_https;              /* default false */
     char *auth_username, *auth_password, *auth_key_file;
+    uint32_t auth_timeout;        /* auth.timeout: seconds per request, default 10 */
     tbd_check_strategy auth_check_strategy;   /* default dynamic */
     uint32_t auth_check_static_interval;      /* seconds, default 60 */
 
@@ -69,14 +70,29 @@ void tbd_config_defaults(tbd_config *cfg);
  * directory it names (files ending in .yml/.yaml, in name order), then
  * XIVO_UUID. Later values override earlier ones key by key (mappings merge).
  * Unknown keys are ignored (reported through `warn` if non-NULL, one call per
- * key, with "file:line: key"). On error returns -1 and writes a message
- * naming the file, line and key into err (size errlen). */
+ * key, with "file:line: unused key a.b"). On error returns -1 and writes a
+ * message naming the file, line and key into err (size errlen).
+ *
+ * *cfg is output only: everything is parsed into a fresh struct that is
+ * copied to *cfg on success; on failure *cfg is untouched. It is never freed
+ * here, so for a reload load into a new struct, then free the old one and
+ * swap (and don't call tbd_config_defaults first: that would leak).
+ *
+ * Relative paths (log_file, extra_config_files, auth.key_file,
+ * tenbus.tokens_file) are resolved against the directory of the file that
+ * set them. A missing extra_config_files directory is not an error. */
 int tbd_config_load(tbd_config *cfg, const char *path, char *err, size_t errlen,
                     void (*warn)(const char *msg));
 
 /* Applies one "dotted.key=value" override (from a command-line flag) with the
- * same typing/validation as the file. Returns 0 or -1 with err filled. */
+ * same typing/validation as the file. Returns 0 or -1 with err filled (an
+ * unknown key is an error here). The value is typed as a plain YAML scalar,
+ * except for string options, which take it verbatim; relative paths stay
+ * relative to the working directory. On error *cfg is unchanged. */
 int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Applies a "dotted.key=value" string (split at the first '='). */
+int tbd_config_set_kv(tbd_config *cfg, const char *kv, char *err, size_t errlen);
 
 void tbd_config_free(tbd_config *cfg);
 

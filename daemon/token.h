@@ -4,11 +4,13 @@
 #ifndef TBD_TOKEN_H
 #define TBD_TOKEN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <tenbus/tenbus.h>
 
 typedef struct tbd_token {
-    int refs;                /* atomic; use tbd_token_ref/unref */
+    atomic_int refs;         /* use tbd_token_ref/unref */
     char *token;             /* the token id (never logged) */
     char *session_uuid;
     char *user_uuid;         /* metadata.uuid */
@@ -34,6 +36,9 @@ void tbd_token_unref(tbd_token *t);
 
 /* True if the token's ACL grants `acl` (NULL => true). */
 bool tbd_token_grants(const tbd_token *t, const char *acl);
+
+/* True if the token has an expiry and `now` (unix time) is at or past it. */
+bool tbd_token_expired(const tbd_token *t, double now);
 
 /* Parses ISO 8601 ("2026-11-25T16:49:04.123456+00:00", "...Z", or no zone = UTC)
  * into unix time. Returns 0 or -1. */
