@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 
     tbd_config cfg;
     char err[512];
-    tbd_config_defaults(&cfg);
+    memset(&cfg, 0, sizeof(cfg)); /* tbd_config_load fills it, defaults included */
     int rc = 1;
     if (tbd_config_load(&cfg, config_file, err, sizeof(err), warn_unused) < 0) {
         fprintf(stderr, "tenbusd: %s\n", err);

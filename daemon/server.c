@@ -134,15 +134,14 @@ static void on_hup(uv_signal_t *s, int signum)
          * (listen address, workers, backends) need a restart. */
         tbd_config fresh;
         char err[512];
-        tbd_config_defaults(&fresh);
         if (tbd_config_load(&fresh, srv->cfg->config_file, err, sizeof(err), NULL) < 0) {
             log_error("config not reloaded: %s", err);
-        } else if (!srv->cfg->debug) {
+        } else {
             tbd_log_level lvl;
-            if (fresh.log_level && tbd_log_parse_level(fresh.log_level, &lvl) == 0)
+            if (!srv->cfg->debug && fresh.log_level && tbd_log_parse_level(fresh.log_level, &lvl) == 0)
                 tbd_log_set_level(fresh.debug ? TBD_LOG_DEBUG : lvl);
+            tbd_config_free(&fresh);
         }
-        tbd_config_free(&fresh);
     }
     srv->auth->ops->reload(srv->auth);
 }
