@@ -265,9 +265,11 @@ static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *r
     size_t n = batch ? json_array_size(root) : 1;
     for (size_t i = 0; i < n; i++) {
         const json_t *item = batch ? json_array_get(root, i) : root;
-        if (!json_is_object(item) || !json_is_object(json_object_get(item, "headers")) ||
-            !json_object_get(item, "body")) {
-            fail(&e, 400, "invalid_event", "headers", "each item needs a headers object and a body");
+        const char *field = !json_is_object(item) ? NULL
+                          : !json_is_object(json_object_get(item, "headers")) ? "headers"
+                          : !json_is_object(json_object_get(item, "body")) ? "body" : "";
+        if (!field || *field) {
+            fail(&e, 400, "invalid_event", field, "each item needs a headers object and a body object");
             reply_err(c, &e, batch ? (long)i : -1);
             json_decref(root);
             return;

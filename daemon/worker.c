@@ -74,6 +74,8 @@ static void finish_stop(tbd_worker *w)
     close_handle((uv_handle_t *)&w->pinger);
 }
 
+static void on_sweep(uv_timer_t *t);
+
 static void begin_stop(tbd_worker *w)
 {
     w->stop_handled = true;
@@ -89,6 +91,7 @@ static void begin_stop(tbd_worker *w)
             tbd_conn_abort(c);
     }
     w->sweep.data = (void *)(uintptr_t)(tbd_now_ms(w) + STOP_GRACE_MS);
+    uv_timer_start(&w->sweep, on_sweep, 10, 10);
 }
 
 static void on_wakeup(uv_async_t *a)
@@ -109,7 +112,16 @@ static void on_sweep(uv_timer_t *t)
     tbd_worker *w = t->loop->data;
     uint64_t now = tbd_now_ms(w);
     if (w->stop_handled) {
+        /* Shutting down: once a session's close frame is written, do not
+         * wait for the peer's reply (RFC 6455 §7.1.1 lets the server close
+         * the TCP connection first). */
         uint64_t deadline = (uint64_t)(uintptr_t)t->data;
+        tbd_conn *c, *n;
+        for (c = w->conns; c; c = n) {
+            n = c->next;
+            if (c->state == CONN_CLOSING && !c->writing && c->q_len == 0)
+                tbd_conn_abort(c);
+        }
         if (!w->conns || now >= deadline)
             finish_stop(w);
         return;
