@@ -439,6 +439,7 @@ class Daemon:
         self.ensure_started()
         ws = WS.connect(self.ws_url(token, version, path, query), headers=headers,
                         version=version if version in (1, 2) else None, **kw)
+        ws.token = token if isinstance(token, Token) else None
         self._clients.append(ws)
         return ws
 
@@ -450,6 +451,32 @@ class Daemon:
             ws.subscribe(n)
         ws.start()
         return ws
+
+    def collect(self, *wss, timeout=RECV_TIMEOUT):
+        """Barrier: publishes one sentinel per session (a user event to the
+        session's own token, required_acl null, name SENTINEL), then returns,
+        for each session, the markers of the events it received before its
+        own sentinel (other sessions' sentinels are skipped). Sessions
+        subscribed to specific names must also subscribe to SENTINEL. Relies
+        on events from one publisher reaching a session in publish order."""
+        sentinels = []
+        for ws in wss:
+            assert ws.token is not None, "collect() needs sessions opened with a Token"
+            m = "sentinel-" + mark()
+            self.publish(ev_user(ws.token.tenant, ws.token.user, name=SENTINEL, marker=m,
+                                 required_acl=None))
+            sentinels.append(m)
+        out = []
+        for ws, m in zip(wss, sentinels):
+            got = []
+            while True:
+                x = ws.recv_marker(timeout)
+                if x == m:
+                    break
+                if not x.startswith("sentinel-"):
+                    got.append(x)
+            out.append(got)
+        return out
 
     def close_clients(self):
         for ws in self._clients:
@@ -495,6 +522,7 @@ class WS:
     """A synchronous WebSocket client. Every receive has a timeout."""
 
     def __init__(self, conn, version):
+        self.token = None
         self.conn = conn
         self.version = version
         self.closed = None           # Closed once the connection is closed
@@ -647,6 +675,9 @@ class WS:
             self.conn.transport.abort()
         except Exception:
             pass
+
+
+SENTINEL = "tb_sentinel"
 
 
 def marker_of(ev):
