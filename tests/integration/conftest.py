@@ -17,6 +17,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tenbus_harness as th  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--shard", default=None, metavar="I/N",
+                     help="run only the I-th of N slices of the tests (0-based), to run "
+                          "several pytest processes in parallel without pytest-xdist")
+
+
+def pytest_collection_modifyitems(config, items):
+    shard = config.getoption("--shard")
+    if not shard:
+        return
+    i, n = (int(x) for x in shard.split("/"))
+    keep = [it for k, it in enumerate(items) if k % n == i]
+    config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+    items[:] = keep
+
+
 def _binary_check():
     if not os.access(th.TENBUSD, os.X_OK):
         pytest.skip("tenbusd not built: %s (set TENBUSD=/path/to/tenbusd)" % th.TENBUSD)

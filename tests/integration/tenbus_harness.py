@@ -269,8 +269,23 @@ class Daemon:
             return self
         if not os.access(TENBUSD, os.X_OK):
             raise DaemonError("tenbusd binary not found at %s (set TENBUSD)" % TENBUSD)
+        for attempt in range(3):
+            try:
+                return self._start_once(args)
+            except DaemonError:
+                # the free port may have been taken meanwhile (parallel runs):
+                # retry on another one
+                if attempt == 2 or "in use" not in self.log_text().lower():
+                    raise
+                self.proc = None
+                self.returncode = None
+                self.port = free_port()
+
+    def _start_once(self, args):
         self.write_config()
         self.write_tokens()
+        if self._log:
+            self._log.close()
         self._log = open(self.log_path, "wb")
         cmd = WRAPPER + [TENBUSD, "-c", self.conf_path] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
