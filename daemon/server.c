@@ -31,6 +31,26 @@ void tbd_server_dispatch(tbd_server *srv, tbd_msg *m)
         tbd_worker_post(&srv->workers[i], m);
 }
 
+static void close_sessions_task(tbd_worker *w, void *arg)
+{
+    const char *reason = arg;
+    if (atomic_load(&w->stopping))
+        return;
+    tbd_conn *c, *n;
+    for (c = w->conns; c; c = n) {
+        n = c->next;
+        if (c->state == CONN_WS && !c->closed)
+            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, reason);
+    }
+}
+
+void tbd_server_close_sessions(tbd_server *srv, const char *reason)
+{
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (tbd_worker_call(&srv->workers[i], close_sessions_task, (void *)reason) < 0)
+            log_error("worker %u: cannot post session close (out of memory)", i);
+}
+
 void tbd_server_sub_add(tbd_server *srv, const char *name)
 {
     struct tbd_subcount *s;

@@ -108,6 +108,7 @@ struct tbd_worker {
     uv_mutex_t inbox_lock;
     tbd_msg **inbox; size_t inbox_len, inbox_cap;
     tbd_msg **spare; size_t spare_cap;   /* swapped with inbox to drain without the lock */
+    struct tbd_task *tasks, **tasks_tail; /* closures posted by other threads (inbox_lock) */
     atomic_bool stopping;
     bool stop_handled;
     bool has_listener;          /* listener handle initialised */
@@ -154,6 +155,14 @@ const char *tbd_server_master_tenant(tbd_server *srv);
 /* worker.c */
 int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size_t errlen);
 void tbd_worker_post(tbd_worker *w, tbd_msg *m);   /* takes a ref */
+/* Runs fn(w, arg) on w's loop thread, soon. Callable from any thread.
+ * Returns 0, or -1 on ENOMEM (fn will not run). Tasks still queued at
+ * shutdown run with w->stopping set, so they can free arg. */
+typedef void (*tbd_task_fn)(tbd_worker *w, void *arg);
+int tbd_worker_call(tbd_worker *w, tbd_task_fn fn, void *arg);
+/* Closes every WebSocket session of every worker with 1011 and `reason`
+ * (a static string), e.g. "bus connection lost". Any thread. */
+void tbd_server_close_sessions(tbd_server *srv, const char *reason);
 int tbd_worker_start(tbd_worker *w);
 void tbd_worker_stop(tbd_worker *w);               /* any thread */
 void tbd_worker_free(tbd_worker *w);               /* after the thread is joined */

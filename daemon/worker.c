@@ -38,6 +38,45 @@ void tbd_worker_post(tbd_worker *w, tbd_msg *m)
     uv_async_send(&w->wakeup);
 }
 
+struct tbd_task {
+    tbd_task_fn fn;
+    void *arg;
+    struct tbd_task *next;
+};
+
+int tbd_worker_call(tbd_worker *w, tbd_task_fn fn, void *arg)
+{
+    struct tbd_task *t = malloc(sizeof(*t));
+    if (!t)
+        return -1;
+    t->fn = fn;
+    t->arg = arg;
+    t->next = NULL;
+    uv_mutex_lock(&w->inbox_lock);
+    if (!w->tasks_tail)
+        w->tasks_tail = &w->tasks;
+    *w->tasks_tail = t;
+    w->tasks_tail = &t->next;
+    uv_mutex_unlock(&w->inbox_lock);
+    uv_async_send(&w->wakeup);
+    return 0;
+}
+
+static void run_tasks(tbd_worker *w)
+{
+    uv_mutex_lock(&w->inbox_lock);
+    struct tbd_task *t = w->tasks;
+    w->tasks = NULL;
+    w->tasks_tail = &w->tasks;
+    uv_mutex_unlock(&w->inbox_lock);
+    while (t) {
+        struct tbd_task *next = t->next;
+        t->fn(w, t->arg);
+        free(t);
+        t = next;
+    }
+}
+
 /* Swaps the inbox with the spare array under the lock, then routes without
  * it: publishers are never blocked by routing. */
 static void drain_inbox(tbd_worker *w)
@@ -97,6 +136,7 @@ static void begin_stop(tbd_worker *w)
 static void on_wakeup(uv_async_t *a)
 {
     tbd_worker *w = a->data;
+    run_tasks(w);
     drain_inbox(w);
     if (atomic_load(&w->stopping) && !w->stop_handled)
         begin_stop(w);
@@ -272,6 +312,7 @@ void tbd_worker_free(tbd_worker *w)
         close_handle((uv_handle_t *)&w->listener);
     finish_stop(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    run_tasks(w);
     drain_inbox(w);
     tbd_route_free(w);
     uv_loop_close(&w->loop);
