@@ -29,6 +29,10 @@ typedef struct tbd_auth_ops {
     const char *name;
     /* Looks a token up (validity and expiry included). */
     void (*lookup)(tbd_auth *a, struct tbd_worker *w, const char *token, tbd_auth_cb cb, void *arg);
+    /* Re-checks a token a session already holds (expiry strategies): must
+     * ask the source of truth, not a cache. cb gets TBD_AUTH_OK with either
+     * a fresh token (new ref) or NULL (still valid, nothing new known). */
+    void (*check)(tbd_auth *a, struct tbd_worker *w, const char *token, tbd_auth_cb cb, void *arg);
     /* The master tenant uuid, or NULL while unknown. The string stays valid
      * until the backend is freed. */
     const char *(*master_tenant)(tbd_auth *a);

@@ -86,7 +86,7 @@ static void destroy(tbd_auth *base)
 }
 
 static const tbd_auth_ops file_ops = {
-    .name = "file", .lookup = lookup, .master_tenant = master_tenant,
+    .name = "file", .lookup = lookup, .check = lookup, .master_tenant = master_tenant,
     .reload = reload, .ready = ready, .free = destroy,
 };
 

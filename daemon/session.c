@@ -170,6 +170,8 @@ static void on_auth_check(void *arg, int status, tbd_token *tok)
                  or_dash(c->tok->tenant_uuid),
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable" : "invalid or expired");
         tbd_conn_close_ws(c, 4003, "authentication expired");
+    } else if (!tok) {
+        schedule_check(c); /* still valid; the backend had nothing newer */
     } else if (strcmp(tok->token, c->tok->token) != 0) {
         /* Renewed while this check was in flight: the check is moot. */
         tbd_token_unref(tok);
@@ -188,7 +190,7 @@ void tbd_session_check_token(tbd_conn *c)
     c->checking = true;
     c->next_check = 0;
     c->refs++;
-    srv->auth->ops->lookup(srv->auth, c->w, c->tok->token, on_auth_check, c);
+    srv->auth->ops->check(srv->auth, c->w, c->tok->token, on_auth_check, c);
 }
 
 static void subscribe(tbd_conn *c, char *name)
