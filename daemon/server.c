@@ -135,6 +135,16 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* After a reload every session's token is re-checked at the next sweep, so
+ * a token removed from the tokens file ends its sessions (4003) at once. */
+static void recheck_task(tbd_worker *w, void *arg)
+{
+    (void)arg;
+    for (tbd_conn *c = w->conns; c; c = c->next)
+        if (c->state == CONN_WS && c->tok && !c->closed)
+            c->next_check = tbd_now_ms(w);
+}
+
 static tbd_server *the_server;
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -163,7 +173,9 @@ static void on_hup(uv_signal_t *s, int signum)
             tbd_config_free(&fresh);
         }
     }
-    srv->auth->ops->reload(srv->auth);
+    if (srv->auth->ops->reload(srv->auth) == 0)
+        for (unsigned i = 0; i < srv->n_workers; i++)
+            tbd_worker_call(&srv->workers[i], recheck_task, NULL);
 }
 
 void tbd_server_stop(tbd_server *srv)
