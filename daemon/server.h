@@ -78,7 +78,6 @@ struct tbd_conn {
     tbd_buf **q;
     uint32_t q_head, q_len, q_cap, n_inflight;
     uint64_t q_bytes;
-    uv_write_t wreq;
 
     uint64_t deadline;         /* loop ms: handshake or closing deadline */
     uint64_t next_check;       /* loop ms: next token validity check (0 = none) */
@@ -116,6 +115,8 @@ struct tbd_worker {
     tbd_conn *conns;            /* all connections */
     tbd_conn *dirty;            /* connections with frames to flush */
     uint8_t *rbuf;              /* shared read buffer (TBD_RBUF_SIZE) */
+    struct tbd_wreq *wfree;     /* recycled write requests (only writing conns hold one) */
+    unsigned n_wfree;
     bool rbuf_busy;
 
     /* session index (route.c) */
@@ -174,6 +175,7 @@ int tbd_conn_send(tbd_conn *c, tbd_buf *b);        /* takes the caller's ref; -1
 void tbd_conn_close_ws(tbd_conn *c, uint16_t code, const char *reason);
 void tbd_conn_abort(tbd_conn *c);                  /* close the socket now */
 void tbd_conn_flush_all(tbd_worker *w);
+void tbd_conn_free_wreqs(tbd_worker *w);
 void tbd_conn_unref(tbd_conn *c);
 void tbd_conn_pause(tbd_conn *c);
 void tbd_conn_resume(tbd_conn *c);
