@@ -164,6 +164,7 @@ class Daemon:
         self.tokens = []
         self.proc = None
         self.returncode = None
+        self._start_failed = False
         self._log = None
         self._http = None
         self._clients = []
@@ -276,6 +277,7 @@ class Daemon:
                 # the free port may have been taken meanwhile (parallel runs):
                 # retry on another one
                 if attempt == 2 or "in use" not in self.log_text().lower():
+                    self._start_failed = True      # reported once, not again at stop()
                     raise
                 self.proc = None
                 self.returncode = None
@@ -338,7 +340,7 @@ class Daemon:
         if self._log:
             self._log.close()
             self._log = None
-        if check and self.returncode != 0:
+        if check and self.returncode != 0 and not self._start_failed:
             raise DaemonError("tenbusd exited with status %d (expected 0)\n%s"
                               % (self.returncode, self.log_tail()))
         return self.returncode
@@ -685,9 +687,13 @@ class WS:
             pass
 
     def abort(self):
-        """Drops the TCP connection without a closing handshake."""
-        try:
+        """Drops the TCP connection without a closing handshake (done on the
+        loop thread: asyncio transports are not thread-safe)."""
+        async def go():
             self.conn.transport.abort()
+            await asyncio.wait_for(self.conn.wait_closed(), 1)
+        try:
+            self._run(go(), 1)
         except Exception:
             pass
 
