@@ -227,7 +227,8 @@ int tbd_server_run(tbd_server *srv)
 
 void tbd_server_free(tbd_server *srv)
 {
-    /* The bus first: its thread may still post to the workers. */
+    /* The bus first: its thread may still post to the workers. Their loops
+     * have ended, so no session can call into the bus any more. */
     if (srv->bus)
         srv->bus->ops->free(srv->bus);
     if (srv->workers) {
