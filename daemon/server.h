@@ -151,6 +151,9 @@ void tbd_server_free(tbd_server *srv);
 void tbd_server_dispatch(tbd_server *srv, tbd_msg *m);
 void tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
+/* Snapshot of the names with subscribers on this node (bus backends
+ * re-bind from it). Returns a new array of *n new strings, or NULL on ENOMEM. */
+char **tbd_server_sub_names(tbd_server *srv, size_t *n);
 const char *tbd_server_master_tenant(tbd_server *srv);
 
 /* worker.c */

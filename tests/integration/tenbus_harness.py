@@ -148,7 +148,7 @@ class Daemon:
     start it on first use)."""
 
     def __init__(self, workdir, *, strategy="dynamic", static_interval=1, workers=2,
-                 extra_config=""):
+                 extra_config="", bus=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.uuid = new_uuid()
@@ -158,6 +158,9 @@ class Daemon:
         self.static_interval = static_interval
         self.workers = workers
         self.extra_config = extra_config
+        # bus: None = embedded; a dict of bus.* keys (host, port,
+        # exchange_name, ...) = the RabbitMQ backend with those settings.
+        self.bus = bus
         self.conf_path = os.path.join(self.dir, "tenbusd.yml")
         self.tokens_path = os.path.join(self.dir, "tokens.yml")
         self.log_path = os.path.join(self.dir, "tenbusd.stderr")
@@ -185,12 +188,14 @@ class Daemon:
             lines.append("auth_check_static_interval: %d" % self.static_interval)
         lines += [
             "tenbus:",
-            "  bus_backend: embedded",
+            "  bus_backend: %s" % ("rabbitmq" if self.bus is not None else "embedded"),
             "  auth_backend: file",
             "  tokens_file: %s" % self.tokens_path,
             "  master_tenant_uuid: %s" % self.master_tenant,
             "  workers: %d" % self.workers,
         ]
+        if self.bus is not None:
+            lines.append("bus: %s" % json.dumps(self.bus))
         text = "\n".join(lines) + "\n" + self.extra_config
         with open(self.conf_path, "w") as f:
             f.write(text)
