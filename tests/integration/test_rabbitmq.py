@@ -172,6 +172,16 @@ def bound_names(exchange, d):
     return names
 
 
+def bound_name_sets(exchange, uuid):
+    """The set of names bound by each queue whose bindings carry this stack
+    uuid (nodes of one stack share it), sorted: one entry per node queue."""
+    sets = []
+    for args_list in bindings(exchange).values():
+        if all(a.get("origin_uuid") == uuid for a in args_list):
+            sets.append(frozenset(a.get("name", "*") for a in args_list))
+    return sorted(sets, key=sorted)
+
+
 @pytest.fixture
 def rmq_daemon(make_daemon, exchange):
     """Factory: a started tenbusd on the RabbitMQ bus, connected."""
