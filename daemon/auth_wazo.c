@@ -580,8 +580,9 @@ static void auth_main(void *arg)
                 continue;
             CURL *e = m->easy_handle;
             CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-            req *d = NULL;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&d);
+            char *priv = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+            req *d = (req *)(void *)priv;
             curl_multi_remove_handle(a->multi, e);
             DL_DELETE(a->active, d);
             finish(a, d, rc);
