@@ -1,5 +1,5 @@
 /* Bus backends (DESIGN.md §5): where published events go and where routed
- * events come from. Implementations: bus_embedded.c; RabbitMQ next.
+ * events come from. Implementations: bus_embedded.c, bus_rabbitmq.c.
  * Incoming events reach the workers through tbd_server_dispatch(). */
 #ifndef TBD_BUS_H
 #define TBD_BUS_H
@@ -29,5 +29,8 @@ struct tbd_bus {
 };
 
 tbd_bus *tbd_bus_embedded_new(struct tbd_server *srv);
+/* Starts the AMQP thread, which connects (and keeps reconnecting) in the
+ * background: a broker down at start-up is not an error. NULL on ENOMEM. */
+tbd_bus *tbd_bus_rabbitmq_new(struct tbd_server *srv);
 
 #endif

@@ -15,6 +15,46 @@
 #include "server.h"
 
 #define TBD_MAX_IOV 256
+#define TBD_WREQ_KEEP 256
+
+/* A write request lives only while a write is in flight: idle sessions do
+ * not carry a uv_write_t (192 bytes); a per-worker free list recycles them. */
+struct tbd_wreq {
+    uv_write_t req;
+    struct tbd_wreq *next;
+};
+
+static struct tbd_wreq *wreq_get(tbd_worker *w)
+{
+    struct tbd_wreq *r = w->wfree;
+    if (r) {
+        w->wfree = r->next;
+        w->n_wfree--;
+        return r;
+    }
+    return malloc(sizeof(*r));
+}
+
+static void wreq_put(tbd_worker *w, struct tbd_wreq *r)
+{
+    if (w->n_wfree >= TBD_WREQ_KEEP) {
+        free(r);
+        return;
+    }
+    r->next = w->wfree;
+    w->wfree = r;
+    w->n_wfree++;
+}
+
+void tbd_conn_free_wreqs(tbd_worker *w)
+{
+    while (w->wfree) {
+        struct tbd_wreq *r = w->wfree;
+        w->wfree = r->next;
+        free(r);
+    }
+    w->n_wfree = 0;
+}
 #define TBD_CLOSE_WAIT_MS 2000
 
 static void conn_free(tbd_conn *c)
@@ -172,6 +212,7 @@ static void flush(tbd_conn *c);
 static void on_write(uv_write_t *req, int status)
 {
     tbd_conn *c = req->data;
+    wreq_put(c->w, (struct tbd_wreq *)req);
     for (uint32_t i = 0; i < c->n_inflight; i++) {
         tbd_buf *b = c->q[c->q_head];
         c->q_bytes -= b->len;
@@ -181,6 +222,12 @@ static void on_write(uv_write_t *req, int status)
     }
     c->n_inflight = 0;
     c->writing = false;
+    if (c->q_len == 0) {
+        /* An idle session keeps no queue array. */
+        free(c->q);
+        c->q = NULL;
+        c->q_cap = c->q_head = 0;
+    }
     if (status < 0) {
         if (status != UV_ECANCELED)
             log_debug("write failed peer=%s: %s", c->peer, uv_strerror(status));
@@ -206,12 +253,18 @@ static void flush(tbd_conn *c)
         tbd_buf *b = c->q[(c->q_head + i) % c->q_cap];
         bufs[i] = uv_buf_init((char *)b->data, b->len);
     }
+    struct tbd_wreq *wr = wreq_get(c->w);
+    if (!wr) {
+        tbd_conn_abort(c);
+        return;
+    }
     c->n_inflight = n;
     c->writing = true;
     c->refs++;
-    c->wreq.data = c;
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    wr->req.data = c;
+    int r = uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write);
     if (r < 0) {
+        wreq_put(c->w, wr);
         c->writing = false;
         c->n_inflight = 0;
         c->refs--;

@@ -24,12 +24,13 @@ typedef struct tbd_http {
     int cur;                 /* H_* being captured, or -1 */
     size_t head_bytes;       /* bytes of the current request head so far */
     bool headers_done, busy, too_large;
+    bool responded;          /* the busy request's response is queued */
     size_t body_cap;
 } tbd_http;
 
 static const char *const hdr_names[H__COUNT] = {
     "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
-    "x-auth-token", "content-type",
+    "x-auth-token", "content-type", "expect",
 };
 
 static void req_reset(tbd_http *h)
@@ -118,6 +119,16 @@ static int on_headers_complete(http_parser *p)
     if (!p->upgrade && (p->flags & F_CONTENTLENGTH) && p->content_length > max) {
         h->too_large = true;
         return -1; /* stop parsing: answered with 413 */
+    }
+    /* RFC 7231 §5.1.1: a client announcing a body with Expect: 100-continue
+     * (curl does above 1 KiB) waits for this before sending it. */
+    if (!p->upgrade && h->req.hdr[H_EXPECT] && strcasecmp(h->req.hdr[H_EXPECT], "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        tbd_buf *b = tbd_buf_new(sizeof(cont) - 1);
+        if (b) {
+            memcpy(b->data, cont, sizeof(cont) - 1);
+            tbd_conn_send(c, b);
+        }
     }
     return 0;
 }
@@ -233,6 +244,8 @@ void tbd_http_respond(tbd_conn *c, int status, const char *ctype, const char *bo
     if (len)
         memcpy(b->data + hl, body, len);
     STAT_INC(c->w, ST_HTTP_REQUESTS);
+    if (c->http)
+        c->http->responded = true;
     tbd_conn_send(c, b);
 }
 
@@ -427,9 +440,11 @@ ssize_t tbd_http_feed(tbd_conn *c, uint8_t *data, size_t len)
 void tbd_http_request_done(tbd_conn *c)
 {
     tbd_http *h = c->http;
-    if (!h || !h->busy)
+    /* Only once the response itself is written (not an interim 100). */
+    if (!h || !h->busy || !h->responded)
         return;
     h->busy = false;
+    h->responded = false;
     req_reset(h);
     http_parser_pause(&h->p, 0);
     c->deadline = tbd_now_ms(c->w) + (uint64_t)c->w->srv->cfg->limits.handshake_timeout * 1000;

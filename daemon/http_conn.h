@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum { H_UPGRADE, H_CONNECTION, H_WS_KEY, H_WS_VERSION, H_AUTH_TOKEN, H_CONTENT_TYPE, H__COUNT };
+enum { H_UPGRADE, H_CONNECTION, H_WS_KEY, H_WS_VERSION, H_AUTH_TOKEN, H_CONTENT_TYPE, H_EXPECT, H__COUNT };
 
 typedef struct tbd_http_req {
     int method;              /* enum http_method */

@@ -93,6 +93,28 @@ void tbd_server_sub_del(tbd_server *srv, const char *name)
         srv->bus->ops->unsubscribe(srv->bus, name);
 }
 
+char **tbd_server_sub_names(tbd_server *srv, size_t *n)
+{
+    uv_mutex_lock(&srv->subs_lock);
+    size_t cnt = HASH_COUNT(srv->subcounts), i = 0;
+    char **names = calloc(cnt + 1, sizeof(*names));
+    struct tbd_subcount *s, *t;
+    HASH_ITER(hh, srv->subcounts, s, t) {
+        if (!names || !(names[i] = strdup(s->name)))
+            break;
+        i++;
+    }
+    uv_mutex_unlock(&srv->subs_lock);
+    if (names && i < cnt) {
+        while (i)
+            free(names[--i]);
+        free(names);
+        names = NULL;
+    }
+    *n = names ? cnt : 0;
+    return names;
+}
+
 int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
@@ -110,16 +132,6 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the auth backend (see above)");
         return -1;
     }
-    if (cfg->bus_backend == TBD_BUS_EMBEDDED) {
-        srv->bus = tbd_bus_embedded_new(srv);
-    } else {
-        snprintf(err, errlen, "bus backend rabbitmq is not available in this build yet");
-        return -1;
-    }
-    if (!srv->bus) {
-        snprintf(err, errlen, "cannot start the bus backend");
-        return -1;
-    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     srv->n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
     srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
@@ -130,7 +142,24 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     for (unsigned i = 0; i < srv->n_workers; i++)
         if (tbd_worker_init(&srv->workers[i], srv, i, err, errlen) < 0)
             return -1;
+    /* After the workers: a backend thread may dispatch at once. */
+    srv->bus = cfg->bus_backend == TBD_BUS_RABBITMQ ? tbd_bus_rabbitmq_new(srv)
+                                                    : tbd_bus_embedded_new(srv);
+    if (!srv->bus) {
+        snprintf(err, errlen, "cannot start the bus backend");
+        return -1;
+    }
     return 0;
+}
+
+/* After a reload every session's token is re-checked at the next sweep, so
+ * a token removed from the tokens file ends its sessions (4003) at once. */
+static void recheck_task(tbd_worker *w, void *arg)
+{
+    (void)arg;
+    for (tbd_conn *c = w->conns; c; c = c->next)
+        if (c->state == CONN_WS && c->tok && !c->closed)
+            c->next_check = tbd_now_ms(w);
 }
 
 static tbd_server *the_server;
@@ -161,7 +190,9 @@ static void on_hup(uv_signal_t *s, int signum)
             tbd_config_free(&fresh);
         }
     }
-    srv->auth->ops->reload(srv->auth);
+    if (srv->auth->ops->reload(srv->auth) == 0)
+        for (unsigned i = 0; i < srv->n_workers; i++)
+            tbd_worker_call(&srv->workers[i], recheck_task, NULL);
 }
 
 void tbd_server_stop(tbd_server *srv)
@@ -206,9 +237,12 @@ int tbd_server_run(tbd_server *srv)
 
 void tbd_server_free(tbd_server *srv)
 {
-    /* The auth backend goes first: an asynchronous one answers its pending
-     * callbacks through tbd_worker_call, and freeing a worker runs the
-     * tasks still queued (the callbacks release their conn refs). */
+    /* The backends first: their threads may still post to the workers
+     * (bus deliveries; auth answers, which release conn refs), and freeing
+     * a worker runs the tasks still queued. Their loops have ended, so no
+     * session can call into a backend any more. */
+    if (srv->bus)
+        srv->bus->ops->free(srv->bus);
     if (srv->auth)
         srv->auth->ops->free(srv->auth);
     srv->auth = NULL;
@@ -217,8 +251,6 @@ void tbd_server_free(tbd_server *srv)
             tbd_worker_free(&srv->workers[i]);
         free(srv->workers);
     }
-    if (srv->bus)
-        srv->bus->ops->free(srv->bus);
     struct tbd_subcount *s, *t;
     HASH_ITER(hh, srv->subcounts, s, t) {
         HASH_DEL(srv->subcounts, s);

@@ -78,7 +78,6 @@ struct tbd_conn {
     tbd_buf **q;
     uint32_t q_head, q_len, q_cap, n_inflight;
     uint64_t q_bytes;
-    uv_write_t wreq;
 
     uint64_t deadline;         /* loop ms: handshake or closing deadline */
     uint64_t next_check;       /* loop ms: next token validity check (0 = none) */
@@ -116,6 +115,8 @@ struct tbd_worker {
     tbd_conn *conns;            /* all connections */
     tbd_conn *dirty;            /* connections with frames to flush */
     uint8_t *rbuf;              /* shared read buffer (TBD_RBUF_SIZE) */
+    struct tbd_wreq *wfree;     /* recycled write requests (only writing conns hold one) */
+    unsigned n_wfree;
     bool rbuf_busy;
 
     /* session index (route.c) */
@@ -150,6 +151,9 @@ void tbd_server_free(tbd_server *srv);
 void tbd_server_dispatch(tbd_server *srv, tbd_msg *m);
 void tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
+/* Snapshot of the names with subscribers on this node (bus backends
+ * re-bind from it). Returns a new array of *n new strings, or NULL on ENOMEM. */
+char **tbd_server_sub_names(tbd_server *srv, size_t *n);
 const char *tbd_server_master_tenant(tbd_server *srv);
 
 /* worker.c */
@@ -174,6 +178,7 @@ int tbd_conn_send(tbd_conn *c, tbd_buf *b);        /* takes the caller's ref; -1
 void tbd_conn_close_ws(tbd_conn *c, uint16_t code, const char *reason);
 void tbd_conn_abort(tbd_conn *c);                  /* close the socket now */
 void tbd_conn_flush_all(tbd_worker *w);
+void tbd_conn_free_wreqs(tbd_worker *w);
 void tbd_conn_unref(tbd_conn *c);
 void tbd_conn_pause(tbd_conn *c);
 void tbd_conn_resume(tbd_conn *c);

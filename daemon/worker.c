@@ -320,5 +320,6 @@ void tbd_worker_free(tbd_worker *w)
     free(w->inbox);
     free(w->spare);
     free(w->rbuf);
+    tbd_conn_free_wreqs(w);
     tbd_buf_unref(w->ping_frame);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs test dependencies, builds tenbus with AddressSanitizer + UBSan and
 # -Werror, then runs the unit tests (CTest/cmocka) and the integration tests
-# (pytest: the real tenbusd on real sockets, real WebSocket clients).
+# (pytest: the real tenbusd on real sockets, real WebSocket clients, a real
+# RabbitMQ started by scripts/rabbitmq.sh).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -13,5 +14,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== unit tests"
 (cd "$BUILD" && ctest --output-on-failure)
 echo "== integration tests"
+# The RabbitMQ tests must run here, not skip.
+scripts/rabbitmq.sh start
+export TENBUS_RABBITMQ=1
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"

@@ -148,7 +148,7 @@ class Daemon:
     start it on first use)."""
 
     def __init__(self, workdir, *, strategy="dynamic", static_interval=1, workers=2,
-                 extra_config=""):
+                 extra_config="", bus=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.uuid = new_uuid()
@@ -158,12 +158,16 @@ class Daemon:
         self.static_interval = static_interval
         self.workers = workers
         self.extra_config = extra_config
+        # bus: None = embedded; a dict of bus.* keys (host, port,
+        # exchange_name, ...) = the RabbitMQ backend with those settings.
+        self.bus = bus
         self.conf_path = os.path.join(self.dir, "tenbusd.yml")
         self.tokens_path = os.path.join(self.dir, "tokens.yml")
         self.log_path = os.path.join(self.dir, "tenbusd.stderr")
         self.tokens = []
         self.proc = None
         self.returncode = None
+        self._start_failed = False
         self._log = None
         self._http = None
         self._clients = []
@@ -184,12 +188,14 @@ class Daemon:
             lines.append("auth_check_static_interval: %d" % self.static_interval)
         lines += [
             "tenbus:",
-            "  bus_backend: embedded",
+            "  bus_backend: %s" % ("rabbitmq" if self.bus is not None else "embedded"),
             "  auth_backend: file",
             "  tokens_file: %s" % self.tokens_path,
             "  master_tenant_uuid: %s" % self.master_tenant,
             "  workers: %d" % self.workers,
         ]
+        if self.bus is not None:
+            lines.append("bus: %s" % json.dumps(self.bus))
         text = "\n".join(lines) + "\n" + self.extra_config
         with open(self.conf_path, "w") as f:
             f.write(text)
@@ -276,6 +282,7 @@ class Daemon:
                 # the free port may have been taken meanwhile (parallel runs):
                 # retry on another one
                 if attempt == 2 or "in use" not in self.log_text().lower():
+                    self._start_failed = True      # reported once, not again at stop()
                     raise
                 self.proc = None
                 self.returncode = None
@@ -338,7 +345,7 @@ class Daemon:
         if self._log:
             self._log.close()
             self._log = None
-        if check and self.returncode != 0:
+        if check and self.returncode != 0 and not self._start_failed:
             raise DaemonError("tenbusd exited with status %d (expected 0)\n%s"
                               % (self.returncode, self.log_tail()))
         return self.returncode
@@ -685,9 +692,13 @@ class WS:
             pass
 
     def abort(self):
-        """Drops the TCP connection without a closing handshake."""
-        try:
+        """Drops the TCP connection without a closing handshake (done on the
+        loop thread: asyncio transports are not thread-safe)."""
+        async def go():
             self.conn.transport.abort()
+            await asyncio.wait_for(self.conn.wait_closed(), 1)
+        try:
+            self._run(go(), 1)
         except Exception:
             pass
 

@@ -433,6 +433,21 @@ def test_static_strategy_revoked_token_closes_4003(make_daemon):
     assert wb.recv_marker() == marker(e)
 
 
+def test_dynamic_strategy_token_removed_on_sighup_closes_4003_at_once(make_daemon):
+    # The token never expires (dynamic strategy: next check in 12 h), yet
+    # removing it from the file and reloading ends its session right away.
+    d = make_daemon(strategy="dynamic")
+    alice = d.user()
+    bob = d.user(alice.tenant)
+    wa = d.session(alice)
+    wb = d.session(bob)
+    d.remove_token(alice)
+    wa.expect_close(4003, AUTH_EXPIRED, timeout=2)
+    e = ev_user(bob.tenant, bob.user)
+    d.publish(e)
+    assert wb.recv_marker() == marker(e)
+
+
 def test_sighup_reload_makes_new_token_valid(daemon):
     daemon.start()
     late = daemon.user()          # rewrites the file, SIGHUP, polls until known

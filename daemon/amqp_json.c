@@ -1,0 +1,198 @@
+/* AMQP field tables <-> JSON (see amqp_json.h). */
+#include "amqp_json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static json_t *value_to_json(const amqp_field_value_t *v, int depth);
+
+/* A NUL-terminated copy of `b` if it is valid UTF-8 without NUL, else NULL.
+ * json_stringn would accept an embedded NUL, which C-string lookups (msg.c)
+ * would then silently truncate. */
+static json_t *bytes_to_string(amqp_bytes_t b)
+{
+    if (b.len && memchr(b.bytes, 0, b.len))
+        return NULL;
+    return json_stringn(b.len ? b.bytes : "", b.len);  /* NULL if not UTF-8 */
+}
+
+static json_t *table_to_json(const amqp_table_t *t, int depth)
+{
+    if (depth > TBD_AMQP_MAX_DEPTH)
+        return NULL;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (int i = 0; i < t->num_entries; i++) {
+        const amqp_table_entry_t *e = &t->entries[i];
+        json_t *k = bytes_to_string(e->key);   /* validates the key */
+        if (!k)
+            continue;
+        json_t *v = value_to_json(&e->value, depth);
+        if (v && json_object_set_new(o, json_string_value(k), v) < 0) {
+            json_decref(k);
+            json_decref(o);
+            return NULL;
+        }
+        json_decref(k);
+    }
+    return o;
+}
+
+static json_t *array_to_json(const amqp_array_t *a, int depth)
+{
+    if (depth > TBD_AMQP_MAX_DEPTH)
+        return NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    for (int i = 0; i < a->num_entries; i++) {
+        json_t *v = value_to_json(&a->entries[i], depth);
+        /* Leaving an element out would shift the others: keep its place. */
+        if (json_array_append_new(arr, v ? v : json_null()) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *real_or_null(double d)
+{
+    return isfinite(d) ? json_real(d) : json_null();
+}
+
+static json_t *value_to_json(const amqp_field_value_t *v, int depth)
+{
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_BOOLEAN:   return json_boolean(v->value.boolean);
+    case AMQP_FIELD_KIND_I8:        return json_integer(v->value.i8);
+    case AMQP_FIELD_KIND_U8:        return json_integer(v->value.u8);
+    case AMQP_FIELD_KIND_I16:       return json_integer(v->value.i16);
+    case AMQP_FIELD_KIND_U16:       return json_integer(v->value.u16);
+    case AMQP_FIELD_KIND_I32:       return json_integer(v->value.i32);
+    case AMQP_FIELD_KIND_U32:       return json_integer(v->value.u32);
+    case AMQP_FIELD_KIND_I64:       return json_integer(v->value.i64);
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP:
+        if (v->value.u64 <= (uint64_t)INT64_MAX)
+            return json_integer((json_int_t)v->value.u64);
+        char s[24];
+        snprintf(s, sizeof(s), "%llu", (unsigned long long)v->value.u64);
+        return json_string(s);
+    case AMQP_FIELD_KIND_F32:       return real_or_null(v->value.f32);
+    case AMQP_FIELD_KIND_F64:       return real_or_null(v->value.f64);
+    case AMQP_FIELD_KIND_DECIMAL:
+        return real_or_null(v->value.decimal.value / pow(10.0, v->value.decimal.decimals));
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES:     return bytes_to_string(v->value.bytes);
+    case AMQP_FIELD_KIND_VOID:      return json_null();
+    case AMQP_FIELD_KIND_TABLE:     return table_to_json(&v->value.table, depth + 1);
+    case AMQP_FIELD_KIND_ARRAY:     return array_to_json(&v->value.array, depth + 1);
+    default:                        return NULL;
+    }
+}
+
+json_t *tbd_amqp_table_to_json(const amqp_table_t *t)
+{
+    return table_to_json(t, 0);
+}
+
+/* ---- JSON -> AMQP ---- */
+
+static int value_from_json(const json_t *j, amqp_pool_t *pool, amqp_field_value_t *v, int depth);
+
+static int copy_bytes(amqp_pool_t *pool, const char *s, size_t len, amqp_bytes_t *out)
+{
+    out->len = len;
+    out->bytes = NULL;
+    if (!len)
+        return 0;
+    out->bytes = amqp_pool_alloc(pool, len);
+    if (!out->bytes)
+        return -1;
+    memcpy(out->bytes, s, len);
+    return 0;
+}
+
+static int table_from_json(const json_t *obj, amqp_pool_t *pool, amqp_table_t *out, int depth)
+{
+    if (!json_is_object(obj) || depth > TBD_AMQP_MAX_DEPTH)
+        return -1;
+    size_t n = json_object_size(obj);
+    out->num_entries = 0;
+    out->entries = NULL;
+    if (!n)
+        return 0;
+    if (n > INT32_MAX || !(out->entries = amqp_pool_alloc(pool, n * sizeof(*out->entries))))
+        return -1;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        amqp_table_entry_t *e = &out->entries[out->num_entries];
+        size_t klen = strlen(key);
+        /* AMQP keys are shortstr: at most 255 bytes. */
+        if (klen > 255 || copy_bytes(pool, key, klen, &e->key) < 0 ||
+            value_from_json(val, pool, &e->value, depth) < 0)
+            return -1;
+        out->num_entries++;
+    }
+    return 0;
+}
+
+static int array_from_json(const json_t *arr, amqp_pool_t *pool, amqp_array_t *out, int depth)
+{
+    if (depth > TBD_AMQP_MAX_DEPTH)
+        return -1;
+    size_t n = json_array_size(arr);
+    out->num_entries = 0;
+    out->entries = NULL;
+    if (!n)
+        return 0;
+    if (n > INT32_MAX || !(out->entries = amqp_pool_alloc(pool, n * sizeof(*out->entries))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (value_from_json(json_array_get(arr, i), pool, &out->entries[i], depth) < 0)
+            return -1;
+        out->num_entries++;
+    }
+    return 0;
+}
+
+static int value_from_json(const json_t *j, amqp_pool_t *pool, amqp_field_value_t *v, int depth)
+{
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+        v->kind = AMQP_FIELD_KIND_UTF8;
+        return copy_bytes(pool, json_string_value(j), json_string_length(j), &v->value.bytes);
+    case JSON_TRUE:
+    case JSON_FALSE:
+        v->kind = AMQP_FIELD_KIND_BOOLEAN;
+        v->value.boolean = json_is_true(j);
+        return 0;
+    case JSON_INTEGER:
+        v->kind = AMQP_FIELD_KIND_I64;
+        v->value.i64 = json_integer_value(j);
+        return 0;
+    case JSON_REAL:
+        v->kind = AMQP_FIELD_KIND_F64;
+        v->value.f64 = json_real_value(j);
+        return 0;
+    case JSON_NULL:
+        v->kind = AMQP_FIELD_KIND_VOID;
+        return 0;
+    case JSON_OBJECT:
+        v->kind = AMQP_FIELD_KIND_TABLE;
+        return table_from_json(j, pool, &v->value.table, depth + 1);
+    case JSON_ARRAY:
+        v->kind = AMQP_FIELD_KIND_ARRAY;
+        return array_from_json(j, pool, &v->value.array, depth + 1);
+    }
+    return -1;
+}
+
+int tbd_amqp_table_from_json(const json_t *obj, amqp_pool_t *pool, amqp_table_t *out)
+{
+    return table_from_json(obj, pool, out, 0);
+}
