@@ -1,5 +1,5 @@
 /* Authentication backends (DESIGN.md §4): who a token is, and whether it is
- * still valid. Implementations: auth_file.c (tokens file); wazo-auth next.
+ * still valid. Implementations: auth_file.c (tokens file), auth_wazo.c (wazo-auth).
  *
  * Callbacks always run on the calling worker's loop thread, either from
  * inside the call (a backend that answers at once, like the file backend)
@@ -48,5 +48,9 @@ struct tbd_auth {
 
 /* The file backend. NULL on error (logged). */
 tbd_auth *tbd_auth_file_new(const struct tbd_config *cfg);
+/* The wazo-auth backend (REST, its own thread). NULL on error (logged). Must
+ * be freed after the worker threads are joined and before the workers are
+ * freed: freeing answers pending callbacks through tbd_worker_call. */
+tbd_auth *tbd_auth_wazo_new(const struct tbd_config *cfg);
 
 #endif

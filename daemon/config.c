@@ -91,6 +91,7 @@ static const conf__opt conf__opts[] = {
     NUM("auth.timeout", CONF_DURATION, auth_timeout, "10", 1, 300),
     ENUM("auth_check_strategy", auth_check_strategy, "dynamic", conf__strategies),
     NUM("auth_check_static_interval", CONF_DURATION, auth_check_static_interval, "60", 1, 86400),
+    STR("tenbus.auth_ca_file", auth_ca_file, NULL, CONF_NULLABLE | CONF_PATH),
 
     STR("bus.host", bus_host, "localhost", 0),
     NUM("bus.port", CONF_PORT, bus_port, "5672", 1, 65535),

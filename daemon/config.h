@@ -46,6 +46,7 @@ typedef struct tbd_config {
     uint32_t auth_timeout;        /* auth.timeout: seconds per request, default 10 */
     tbd_check_strategy auth_check_strategy;   /* default dynamic */
     uint32_t auth_check_static_interval;      /* seconds, default 60 */
+    char *auth_ca_file;           /* tenbus.auth_ca_file: CA bundle for https (NULL = system's) */
 
     /* bus (RabbitMQ) */
     char *bus_host;               /* default "localhost" */

@@ -124,12 +124,10 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     clock_gettime(CLOCK_REALTIME, &ts);
     srv->started_at = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 
-    if (cfg->auth_backend == TBD_AUTH_FILE) {
+    if (cfg->auth_backend == TBD_AUTH_FILE)
         srv->auth = tbd_auth_file_new(cfg);
-    } else {
-        snprintf(err, errlen, "auth backend wazo-auth is not available in this build yet");
-        return -1;
-    }
+    else
+        srv->auth = tbd_auth_wazo_new(cfg);
     if (!srv->auth) {
         snprintf(err, errlen, "cannot start the auth backend (see above)");
         return -1;
@@ -239,17 +237,20 @@ int tbd_server_run(tbd_server *srv)
 
 void tbd_server_free(tbd_server *srv)
 {
-    /* The bus first: its thread may still post to the workers. Their loops
-     * have ended, so no session can call into the bus any more. */
+    /* The backends first: their threads may still post to the workers
+     * (bus deliveries; auth answers, which release conn refs), and freeing
+     * a worker runs the tasks still queued. Their loops have ended, so no
+     * session can call into a backend any more. */
     if (srv->bus)
         srv->bus->ops->free(srv->bus);
+    if (srv->auth)
+        srv->auth->ops->free(srv->auth);
+    srv->auth = NULL;
     if (srv->workers) {
         for (unsigned i = 0; i < srv->n_workers; i++)
             tbd_worker_free(&srv->workers[i]);
         free(srv->workers);
     }
-    if (srv->auth)
-        srv->auth->ops->free(srv->auth);
     struct tbd_subcount *s, *t;
     HASH_ITER(hh, srv->subcounts, s, t) {
         HASH_DEL(srv->subcounts, s);

@@ -4,7 +4,7 @@
 # Python's pytest and websockets (Debian packages, not PyPI).
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
-libhttp-parser-dev uthash-dev librabbitmq-dev"
+libhttp-parser-dev uthash-dev librabbitmq-dev libcurl4-openssl-dev"
 TEST_PKGS="libcmocka-dev python3 python3-pytest python3-websockets rabbitmq-server python3-pika"
 pkgs=$BUILD_PKGS
 [ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"
