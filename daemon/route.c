@@ -153,7 +153,7 @@ static bool subscribed(const tbd_conn *c, const char *name)
 
 static void consider(tbd_worker *w, tbd_conn *c, tbd_msg *m)
 {
-    if (!c->started || c->state != CONN_WS || !subscribed(c, m->name))
+    if (!c->started || m->seq <= c->start_seq || c->state != CONN_WS || !subscribed(c, m->name))
         return;
     if (!tbd_token_grants(c->tok, m->required_acl))
         return;

@@ -27,6 +27,9 @@ const char *tbd_server_master_tenant(tbd_server *srv)
 
 void tbd_server_dispatch(tbd_server *srv, tbd_msg *m)
 {
+    /* Numbered before any worker sees it: a session started after this
+     * point never receives it, even if its worker routes it later. */
+    m->seq = atomic_fetch_add(&srv->dispatched, 1) + 1;
     for (unsigned i = 0; i < srv->n_workers; i++)
         tbd_worker_post(&srv->workers[i], m);
 }
@@ -190,7 +193,10 @@ static void on_hup(uv_signal_t *s, int signum)
             tbd_config_free(&fresh);
         }
     }
-    if (srv->auth->ops->reload(srv->auth) == 0)
+    /* Only the file backend's tokens can have changed under the sessions;
+     * re-checking every session against wazo-auth would be a burst of
+     * requests for nothing (its sessions are checked on their schedule). */
+    if (srv->auth->ops->reload(srv->auth) == 0 && srv->cfg->auth_backend == TBD_AUTH_FILE)
         for (unsigned i = 0; i < srv->n_workers; i++)
             tbd_worker_call(&srv->workers[i], recheck_task, NULL);
 }

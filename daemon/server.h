@@ -83,6 +83,7 @@ struct tbd_conn {
     uint64_t next_check;       /* loop ms: next token validity check (0 = none) */
     uint64_t opened_at;
     uint64_t n_delivered;
+    uint64_t start_seq;        /* messages dispatched up to this one predate `start` */
     uint16_t close_code;       /* what we sent, for the session-end log line */
     const char *close_reason;  /* static string */
     char peer[48];
@@ -137,6 +138,7 @@ struct tbd_server {
     tbd_worker *workers;
     unsigned n_workers;
     atomic_int n_conns;
+    _Atomic uint64_t dispatched;     /* sequence of the last dispatched message */
     uv_mutex_t subs_lock;
     struct tbd_subcount *subcounts;  /* node-wide name -> subscriber count */
     double started_at;

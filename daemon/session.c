@@ -241,6 +241,10 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
             send_ack(c, "subscribe");
         break;
     case WSP_START:
+        /* DESIGN.md §3: events before start are dropped, not queued; an
+         * event already dispatched but not yet routed here counts as before. */
+        if (!c->started)
+            c->start_seq = atomic_load(&c->w->srv->dispatched);
         c->started = true;
         send_ack(c, "start");
         break;
