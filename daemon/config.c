@@ -630,7 +630,8 @@ static int conf__load_dir(tbd_config *cfg, const char *dir, void (*warn)(const c
             goto oom;
         n++;
     }
-    qsort(names, n, sizeof *names, conf__cmp_names);
+    if (n)  /* qsort's base must not be NULL, even for no elements */
+        qsort(names, n, sizeof *names, conf__cmp_names);
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t len = strlen(dir) + 1 + strlen(names[i]) + 1;
