@@ -113,6 +113,7 @@ static const conf__opt conf__opts[] = {
     NUM("tenbus.limits.max_subscriptions", CONF_UINT, limits.max_subscriptions, "256", 1, 1000000),
     NUM("tenbus.limits.max_queue_bytes", CONF_SIZE, limits.max_queue_bytes, "4MiB", 4 * KIB, 64 * GIB),
     NUM("tenbus.limits.max_body_size", CONF_SIZE, limits.max_body_size, "1MiB", 1 * KIB, GIB),
+    NUM("tenbus.limits.ping_timeout", CONF_DURATION, limits.ping_timeout, "0", 0, 86400),
 };
 #define CONF__N (sizeof conf__opts / sizeof conf__opts[0])
 
