@@ -17,9 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *doc = tbd_yaml_load_buf_lines((const char *)data, size, "fuzz", &lines, err, sizeof err);
     if (doc) {
         FUZZ_CHECK(json_is_object(lines));
+        /* YAML line breaks: LF, CR, CRLF (counted twice here: an upper
+         * bound is enough), and NEL, LS, PS (YAML 1.1 §5.4). */
         size_t nlines = 1;
-        for (size_t i = 0; i < size; i++)
-            nlines += data[i] == '\n';
+        for (size_t i = 0; i < size; i++) {
+            nlines += data[i] == '\n' || data[i] == '\r';
+            nlines += i + 1 < size && data[i] == 0xC2 && data[i + 1] == 0x85;
+            nlines += i + 2 < size && data[i] == 0xE2 && data[i + 1] == 0x80 &&
+                      (data[i + 2] == 0xA8 || data[i + 2] == 0xA9);
+        }
         const char *ptr;
         json_t *v;
         json_object_foreach(lines, ptr, v) {
