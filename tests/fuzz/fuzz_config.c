@@ -10,6 +10,11 @@
 
 static char dir[64];
 
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 static void ignore(const char *msg)
 {
     FUZZ_CHECK(msg && *msg);
@@ -50,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/tbfuzz-config.XXXXXX");
         FUZZ_CHECK(mkdtemp(dir));
+        atexit(remove_dir);
         unsetenv("XIVO_UUID");
     }
     char path[128];

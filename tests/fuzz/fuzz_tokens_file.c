@@ -11,11 +11,17 @@
 
 static char dir[64];
 
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/tbfuzz-tokens.XXXXXX");
         FUZZ_CHECK(mkdtemp(dir));
+        atexit(remove_dir);
     }
     char path[128], err[512] = "";
     snprintf(path, sizeof path, "%s/tokens.yml", dir);
