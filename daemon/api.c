@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "http_conn.h"
 #include "log.h"
 #include "server.h"
@@ -12,12 +13,7 @@
 #define PUBLISH_ACL_PREFIX "tenbus.publish."
 #define PUBLISH_RAW_ACL "tenbus.publish-raw"
 
-typedef struct api_err {
-    int status;
-    const char *error;       /* "invalid_event", "forbidden", ... */
-    const char *field;       /* may be NULL */
-    char message[200];
-} api_err;
+typedef tbd_api_err api_err;
 
 static void reply_err(tbd_conn *c, const api_err *e, long index)
 {
@@ -40,10 +36,10 @@ static int fail(api_err *e, int status, const char *error, const char *field, co
     return -1;
 }
 
-static bool is_master(tbd_conn *c, const tbd_token *tok)
+static bool is_master(const tbd_api_ctx *ctx)
 {
-    const char *m = tbd_server_master_tenant(c->w->srv);
-    return m && tok->tenant_uuid && strcmp(m, tok->tenant_uuid) == 0;
+    const char *m = ctx->master_tenant;
+    return m && ctx->tok->tenant_uuid && strcmp(m, ctx->tok->tenant_uuid) == 0;
 }
 
 /* Optional string member: absent or null => NULL; other non-strings => error. */
@@ -74,8 +70,9 @@ static int parse_level(const char *s, tb_level *out)
 }
 
 /* Validates one event object of POST /api/events and builds it. */
-static int build_event(tbd_conn *c, const tbd_token *tok, const json_t *o, tb_event **out, api_err *e)
+static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, api_err *e)
 {
+    const tbd_token *tok = ctx->tok;
     if (!json_is_object(o))
         return fail(e, 400, "invalid_event", NULL, "an event must be a JSON object");
     const char *name, *level_s, *tenant, *user, *rkey, *rfmt;
@@ -131,7 +128,7 @@ static int build_event(tbd_conn *c, const tbd_token *tok, const json_t *o, tb_ev
     snprintf(perm, sizeof(perm), PUBLISH_ACL_PREFIX "%s", name);
     if (!tbd_token_grants(tok, perm))
         return fail(e, 403, "forbidden", "name", "the token does not grant tenbus.publish.<name>");
-    if (!is_master(c, tok)) {
+    if (!is_master(ctx)) {
         if (level == TB_LEVEL_SERVICE)
             return fail(e, 403, "forbidden", "level", "service events need a master-tenant token");
         if (tenant && (!tok->tenant_uuid || strcmp(tenant, tok->tenant_uuid) != 0))
@@ -169,7 +166,7 @@ static int build_event(tbd_conn *c, const tbd_token *tok, const json_t *o, tb_ev
         .tenant_uuid = tenant, .user_uuid = user, .user_uuids = users ? ulist : NULL,
         .n_user_uuids = n_users, .content = data, .fields = headers,
     };
-    tb_err rc = tb_event_new(&type, &args, c->w->srv->cfg->uuid, out);
+    tb_err rc = tb_event_new(&type, &args, ctx->stack_uuid, out);
     free(extra);
     free(ulist);
     json_decref(empty);
@@ -187,14 +184,14 @@ static int build_event(tbd_conn *c, const tbd_token *tok, const json_t *o, tb_ev
     return 0;
 }
 
-static json_t *load_body(const tbd_http_req *req, api_err *e)
+json_t *tbd_api_load_body(const char *body, size_t len, api_err *e)
 {
     json_error_t je;
-    if (!req->body || req->body_len == 0) {
+    if (!body || len == 0) {
         fail(e, 400, "invalid_json", NULL, "empty body");
         return NULL;
     }
-    json_t *root = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *root = json_loadb(body, len, 0, &je);
     if (!root) {
         char msg[200];
         snprintf(msg, sizeof(msg), "invalid JSON: %s (line %d)", je.text, je.line);
@@ -203,78 +200,125 @@ static json_t *load_body(const tbd_http_req *req, api_err *e)
     return root;
 }
 
-static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
+int tbd_api_build_events(const tbd_api_ctx *ctx, const json_t *root, tb_event ***out,
+                         size_t *count, api_err *e, long *index)
 {
-    api_err e = {0};
-    json_t *root = load_body(req, &e);
-    if (!root) {
-        reply_err(c, &e, -1);
-        return;
-    }
     bool batch = json_is_array(root);
     size_t n = batch ? json_array_size(root) : 1;
     tb_event **evs = calloc(n ? n : 1, sizeof(*evs));
-    size_t built = 0;
-    long bad = -1;
-    if (!evs) {
-        fail(&e, 500, "internal", NULL, "out of memory");
-    } else {
-        for (; built < n; built++)
-            if (build_event(c, tok, batch ? json_array_get(root, built) : root, &evs[built], &e) < 0) {
-                bad = batch ? (long)built : -1;
-                break;
-            }
-    }
-    if (evs && built == n) {
-        tbd_bus *bus = c->w->srv->bus;
-        size_t sent = 0;
-        for (; sent < n; sent++)
-            if (bus->ops->publish(bus, tb_event_headers(evs[sent]), tb_event_body(evs[sent]),
-                                  tb_event_routing_key(evs[sent])) < 0)
-                break;
-        STAT_ADD(c->w, ST_EVENTS_PUBLISHED, sent);
-        if (sent < n) {
-            json_t *j = json_pack("{s:s,s:I}", "error", "bus_unavailable", "published", (json_int_t)sent);
-            tbd_http_respond_json(c, 503, j);
-        } else {
-            tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
+    *out = NULL;
+    *count = 0;
+    *index = -1;
+    if (!evs)
+        return fail(e, 500, "internal", NULL, "out of memory");
+    for (size_t built = 0; built < n; built++) {
+        if (build_event(ctx, batch ? json_array_get(root, built) : root, &evs[built], e) < 0) {
+            *index = batch ? (long)built : -1;
+            tbd_api_free_events(evs, built);
+            return -1;
         }
-    } else {
-        reply_err(c, &e, bad);
     }
-    for (size_t i = 0; evs && i < built; i++)
-        tb_event_free(evs[i]);
-    free(evs);
-    json_decref(root);
+    *out = evs;
+    *count = n;
+    return 0;
 }
 
-static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
+void tbd_api_free_events(tb_event **evs, size_t n)
+{
+    for (size_t i = 0; evs && i < n; i++)
+        tb_event_free(evs[i]);
+    free(evs);
+}
+
+static tbd_api_ctx api_ctx(tbd_conn *c, const tbd_token *tok)
+{
+    tbd_api_ctx ctx = {
+        .tok = tok, .master_tenant = tbd_server_master_tenant(c->w->srv),
+        .stack_uuid = c->w->srv->cfg->uuid,
+    };
+    return ctx;
+}
+
+static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
 {
     api_err e = {0};
-    if (!is_master(c, tok) || !tbd_token_grants(tok, PUBLISH_RAW_ACL)) {
-        fail(&e, 403, "forbidden", NULL, "needs a master-tenant token granting " PUBLISH_RAW_ACL);
-        reply_err(c, &e, -1);
-        return;
-    }
-    json_t *root = load_body(req, &e);
+    json_t *root = tbd_api_load_body(req->body, req->body_len, &e);
     if (!root) {
         reply_err(c, &e, -1);
         return;
     }
+    tbd_api_ctx ctx = api_ctx(c, tok);
+    tb_event **evs;
+    size_t n;
+    long bad;
+    if (tbd_api_build_events(&ctx, root, &evs, &n, &e, &bad) < 0) {
+        reply_err(c, &e, bad);
+        json_decref(root);
+        return;
+    }
+    tbd_bus *bus = c->w->srv->bus;
+    size_t sent = 0;
+    for (; sent < n; sent++)
+        if (bus->ops->publish(bus, tb_event_headers(evs[sent]), tb_event_body(evs[sent]),
+                              tb_event_routing_key(evs[sent])) < 0)
+            break;
+    STAT_ADD(c->w, ST_EVENTS_PUBLISHED, sent);
+    if (sent < n) {
+        json_t *j = json_pack("{s:s,s:I}", "error", "bus_unavailable", "published", (json_int_t)sent);
+        tbd_http_respond_json(c, 503, j);
+    } else {
+        tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
+    }
+    tbd_api_free_events(evs, n);
+    json_decref(root);
+}
+
+int tbd_api_raw_allowed(const tbd_api_ctx *ctx, api_err *e)
+{
+    if (!is_master(ctx) || !tbd_token_grants(ctx->tok, PUBLISH_RAW_ACL))
+        return fail(e, 403, "forbidden", NULL, "needs a master-tenant token granting " PUBLISH_RAW_ACL);
+    return 0;
+}
+
+int tbd_api_check_raw(const json_t *root, api_err *e, long *index)
+{
     bool batch = json_is_array(root);
     size_t n = batch ? json_array_size(root) : 1;
+    *index = -1;
     for (size_t i = 0; i < n; i++) {
         const json_t *item = batch ? json_array_get(root, i) : root;
         const char *field = !json_is_object(item) ? NULL
                           : !json_is_object(json_object_get(item, "headers")) ? "headers"
                           : !json_is_object(json_object_get(item, "body")) ? "body" : "";
         if (!field || *field) {
-            fail(&e, 400, "invalid_event", field, "each item needs a headers object and a body object");
-            reply_err(c, &e, batch ? (long)i : -1);
-            json_decref(root);
-            return;
+            *index = batch ? (long)i : -1;
+            return fail(e, 400, "invalid_event", field, "each item needs a headers object and a body object");
         }
     }
+    return 0;
+}
+
+static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
+{
+    api_err e = {0};
+    tbd_api_ctx ctx = api_ctx(c, tok);
+    long bad;
+    if (tbd_api_raw_allowed(&ctx, &e) < 0) {
+        reply_err(c, &e, -1);
+        return;
+    }
+    json_t *root = tbd_api_load_body(req->body, req->body_len, &e);
+    if (!root) {
+        reply_err(c, &e, -1);
+        return;
+    }
+    if (tbd_api_check_raw(root, &e, &bad) < 0) {
+        reply_err(c, &e, bad);
+        json_decref(root);
+        return;
+    }
+    bool batch = json_is_array(root);
+    size_t n = batch ? json_array_size(root) : 1;
     tbd_bus *bus = c->w->srv->bus;
     size_t sent = 0;
     for (; sent < n; sent++) {

@@ -114,6 +114,7 @@ static const conf__opt conf__opts[] = {
     NUM("tenbus.limits.max_subscriptions", CONF_UINT, limits.max_subscriptions, "256", 1, 1000000),
     NUM("tenbus.limits.max_queue_bytes", CONF_SIZE, limits.max_queue_bytes, "4MiB", 4 * KIB, 64 * GIB),
     NUM("tenbus.limits.max_body_size", CONF_SIZE, limits.max_body_size, "1MiB", 1 * KIB, GIB),
+    NUM("tenbus.limits.ping_timeout", CONF_DURATION, limits.ping_timeout, "0", 0, 86400),
 };
 #define CONF__N (sizeof conf__opts / sizeof conf__opts[0])
 
@@ -631,7 +632,8 @@ static int conf__load_dir(tbd_config *cfg, const char *dir, void (*warn)(const c
             goto oom;
         n++;
     }
-    qsort(names, n, sizeof *names, conf__cmp_names);
+    if (n)  /* qsort's base must not be NULL, even for no elements */
+        qsort(names, n, sizeof *names, conf__cmp_names);
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t len = strlen(dir) + 1 + strlen(names[i]) + 1;

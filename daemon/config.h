@@ -22,6 +22,9 @@ typedef struct tbd_limits {
     uint32_t max_subscriptions;   /* per session, default 256 */
     uint64_t max_queue_bytes;     /* per-session outbound queue, default 4 MiB */
     uint64_t max_body_size;       /* HTTP API body, default 1 MiB */
+    uint32_t ping_timeout;        /* seconds without any frame from a session before
+                                   * it is closed (1011 "ping timeout"); default 0 =
+                                   * two ping intervals */
 } tbd_limits;
 
 typedef struct tbd_config {

@@ -371,6 +371,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         tbd_conn_abort(c);
         return;
     }
+    if (nread > 0)
+        c->last_seen = tbd_now_ms(w);
     if (shared) {
         if (nread > 0)
             tbd_conn_process_input(c, w->rbuf, (size_t)nread);
@@ -406,6 +408,8 @@ void tbd_conn_pause(tbd_conn *c)
 void tbd_conn_resume(tbd_conn *c)
 {
     c->paused = false;
+    /* Nothing was read while paused: the peer's silence only counts from here. */
+    c->last_seen = tbd_now_ms(c->w);
     if (!c->closed) {
         if (c->in_len)
             tbd_conn_process_input(c, c->in, c->in_len);

@@ -13,8 +13,10 @@
 #include "log.h"
 #include "server.h"
 
-typedef struct tbd_http {
-    http_parser p;
+struct tbd_http {
+    http_parser p;           /* p.data = this struct */
+    uint64_t max_body;       /* tenbus.limits.max_body_size */
+    uint32_t max_head;       /* tenbus.limits.max_header_size */
     tbd_http_req req;
     char *url;
     size_t url_len;
@@ -25,8 +27,9 @@ typedef struct tbd_http {
     size_t head_bytes;       /* bytes of the current request head so far */
     bool headers_done, busy, too_large;
     bool responded;          /* the busy request's response is queued */
+    bool want_continue;      /* Expect: 100-continue seen, interim reply not sent yet */
     size_t body_cap;
-} tbd_http;
+};
 
 static const char *const hdr_names[H__COUNT] = {
     "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
@@ -66,13 +69,13 @@ static int append(char **dst, size_t *len, const char *at, size_t n)
 
 static int on_url(http_parser *p, const char *at, size_t n)
 {
-    tbd_http *h = ((tbd_conn *)p->data)->http;
+    tbd_http *h = p->data;
     return append(&h->url, &h->url_len, at, n);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
-    tbd_http *h = ((tbd_conn *)p->data)->http;
+    tbd_http *h = p->data;
     if (h->in_value) {
         h->in_value = false;
         h->field_len = 0;
@@ -89,7 +92,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
-    tbd_http *h = ((tbd_conn *)p->data)->http;
+    tbd_http *h = p->data;
     if (!h->in_value) {
         h->in_value = true;
         h->cur = -1;
@@ -112,32 +115,22 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 static int on_headers_complete(http_parser *p)
 {
-    tbd_conn *c = p->data;
-    tbd_http *h = c->http;
+    tbd_http *h = p->data;
     h->headers_done = true;
-    uint64_t max = c->w->srv->cfg->limits.max_body_size;
-    if (!p->upgrade && (p->flags & F_CONTENTLENGTH) && p->content_length > max) {
+    h->req.method = p->method;
+    if (!p->upgrade && (p->flags & F_CONTENTLENGTH) && p->content_length > h->max_body) {
         h->too_large = true;
         return -1; /* stop parsing: answered with 413 */
     }
-    /* RFC 7231 §5.1.1: a client announcing a body with Expect: 100-continue
-     * (curl does above 1 KiB) waits for this before sending it. */
-    if (!p->upgrade && h->req.hdr[H_EXPECT] && strcasecmp(h->req.hdr[H_EXPECT], "100-continue") == 0) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        tbd_buf *b = tbd_buf_new(sizeof(cont) - 1);
-        if (b) {
-            memcpy(b->data, cont, sizeof(cont) - 1);
-            tbd_conn_send(c, b);
-        }
-    }
+    h->want_continue = !p->upgrade && h->req.hdr[H_EXPECT] &&
+                       strcasecmp(h->req.hdr[H_EXPECT], "100-continue") == 0;
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n)
 {
-    tbd_conn *c = p->data;
-    tbd_http *h = c->http;
-    if (h->req.body_len + n > c->w->srv->cfg->limits.max_body_size) {
+    tbd_http *h = p->data;
+    if (h->req.body_len + n > h->max_body) {
         h->too_large = true;
         return -1;
     }
@@ -159,11 +152,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
 static int on_message_complete(http_parser *p)
 {
-    tbd_conn *c = p->data;
+    tbd_http *h = p->data;
     if (!p->upgrade)
         http_parser_pause(p, 1); /* one request at a time */
-    c->http->req.keep_alive = http_should_keep_alive(p);
-    c->http->req.method = p->method;
+    h->req.keep_alive = http_should_keep_alive(p);
+    h->req.method = p->method;
     return 0;
 }
 
@@ -181,24 +174,37 @@ const tbd_http_req *tbd_http_current(tbd_conn *c)
     return c->http ? &c->http->req : NULL;
 }
 
-int tbd_http_begin(tbd_conn *c)
+tbd_http *tbd_http_parser_new(uint64_t max_body, uint32_t max_head)
 {
     tbd_http *h = calloc(1, sizeof(*h));
     if (!h)
-        return -1;
+        return NULL;
     http_parser_init(&h->p, HTTP_REQUEST);
-    h->p.data = c;
+    h->p.data = h;
+    h->max_body = max_body;
+    h->max_head = max_head;
     h->cur = -1;
-    c->http = h;
-    return 0;
+    return h;
+}
+
+void tbd_http_parser_free(tbd_http *h)
+{
+    if (!h)
+        return;
+    req_reset(h);
+    free(h);
+}
+
+int tbd_http_begin(tbd_conn *c)
+{
+    const tbd_limits *lim = &c->w->srv->cfg->limits;
+    c->http = tbd_http_parser_new(lim->max_body_size, lim->max_header_size);
+    return c->http ? 0 : -1;
 }
 
 void tbd_http_free(tbd_conn *c)
 {
-    if (!c->http)
-        return;
-    req_reset(c->http);
-    free(c->http);
+    tbd_http_parser_free(c->http);
     c->http = NULL;
 }
 
@@ -353,22 +359,33 @@ static int split_url(tbd_http *h)
 /* RFC 6455 §4.2.1 checks, then 101 and hand-over to the session. The
  * protocol-level checks (version, token) come after the upgrade, with close
  * codes, as wazo-websocketd does (DESIGN.md §3). */
+int tbd_http_upgrade_check(const tbd_http_req *r, char accept[29], const char **why)
+{
+    if (r->method != HTTP_GET || !r->hdr[H_UPGRADE] || !has_token(r->hdr[H_UPGRADE], "websocket") ||
+        !has_token(r->hdr[H_CONNECTION], "upgrade")) {
+        *why = "not a websocket upgrade request";
+        return 400;
+    }
+    if (!r->hdr[H_WS_VERSION] || strcmp(r->hdr[H_WS_VERSION], "13") != 0) {
+        *why = "unsupported Sec-WebSocket-Version";
+        return 426;
+    }
+    if (!r->hdr[H_WS_KEY] || ws__accept_key(r->hdr[H_WS_KEY], accept) < 0) {
+        *why = "bad Sec-WebSocket-Key";
+        return 400;
+    }
+    return 0;
+}
+
 static void upgrade(tbd_conn *c)
 {
     tbd_http *h = c->http;
     tbd_http_req *r = &h->req;
     char accept[29];
-    if (h->p.method != HTTP_GET || !r->hdr[H_UPGRADE] || !has_token(r->hdr[H_UPGRADE], "websocket") ||
-        !has_token(r->hdr[H_CONNECTION], "upgrade")) {
-        refuse(c, 400, "not a websocket upgrade request");
-        return;
-    }
-    if (!r->hdr[H_WS_VERSION] || strcmp(r->hdr[H_WS_VERSION], "13") != 0) {
-        refuse(c, 426, "unsupported Sec-WebSocket-Version");
-        return;
-    }
-    if (!r->hdr[H_WS_KEY] || ws__accept_key(r->hdr[H_WS_KEY], accept) < 0) {
-        refuse(c, 400, "bad Sec-WebSocket-Key");
+    const char *why;
+    int status = tbd_http_upgrade_check(r, accept, &why);
+    if (status) {
+        refuse(c, status, why);
         return;
     }
     char head[160];
@@ -394,45 +411,101 @@ static void upgrade(tbd_conn *c)
     free(version);
 }
 
+tbd_http_event tbd_http_parse(tbd_http *h, const uint8_t *data, size_t len, size_t *used,
+                              int *status, const char **why)
+{
+    *used = 0;
+    if (HTTP_PARSER_ERRNO(&h->p) == HPE_PAUSED)
+        return TBD_HTTP_MORE;   /* a completed request awaits tbd_http_parser_next */
+    /* While the head is incomplete, hand the parser no more than the head
+     * may still grow by: a head that completes within one read is then
+     * bounded too, not only one that spans reads. */
+    if (!h->headers_done) {
+        if (h->head_bytes >= h->max_head) {
+            *status = 431;
+            *why = "request head too large";
+            return TBD_HTTP_REFUSE;
+        }
+        if (len > h->max_head - h->head_bytes)
+            len = h->max_head - h->head_bytes;
+    }
+    size_t n = http_parser_execute(&h->p, &settings, (const char *)data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
+    *used = n;
+    if (!h->headers_done) {
+        h->head_bytes += n;
+        if (h->head_bytes >= h->max_head && e == HPE_OK) {
+            *status = 431;
+            *why = "request head too large";
+            return TBD_HTTP_REFUSE;
+        }
+    }
+    if (h->too_large) {
+        *status = 413;
+        *why = "body too large";
+        return TBD_HTTP_REFUSE;
+    }
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        *status = 400;
+        *why = http_errno_description(e);
+        return TBD_HTTP_REFUSE;
+    }
+    if (h->p.upgrade || e == HPE_PAUSED) {
+        if (split_url(h) < 0) {
+            *status = 400;
+            *why = "bad request target";
+            return TBD_HTTP_REFUSE;
+        }
+        return h->p.upgrade ? TBD_HTTP_UPGRADE : TBD_HTTP_REQUEST;
+    }
+    return TBD_HTTP_MORE;
+}
+
+tbd_http_req *tbd_http_parsed(tbd_http *h)
+{
+    return &h->req;
+}
+
+void tbd_http_parser_next(tbd_http *h)
+{
+    req_reset(h);
+    http_parser_pause(&h->p, 0);
+}
+
 ssize_t tbd_http_feed(tbd_conn *c, uint8_t *data, size_t len)
 {
     tbd_http *h = c->http;
     if (h->busy)
         return 0;
-    size_t n = http_parser_execute(&h->p, &settings, (const char *)data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
-    if (!h->headers_done) {
-        h->head_bytes += n;
-        if (h->head_bytes > c->w->srv->cfg->limits.max_header_size) {
-            refuse(c, 431, "request head too large");
-            return -1;
+    size_t n;
+    int status = 0;
+    const char *why = NULL;
+    int r = tbd_http_parse(h, data, len, &n, &status, &why);
+    if (h->want_continue && r != TBD_HTTP_REFUSE) {
+        /* RFC 7231 §5.1.1: a client announcing a body with Expect:
+         * 100-continue (curl does above 1 KiB) waits for this first. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        tbd_buf *b = tbd_buf_new(sizeof(cont) - 1);
+        h->want_continue = false;
+        if (b) {
+            memcpy(b->data, cont, sizeof(cont) - 1);
+            tbd_conn_send(c, b);
         }
     }
-    if (h->too_large) {
-        refuse(c, 413, "body too large");
+    switch (r) {
+    case TBD_HTTP_REFUSE:
+        refuse(c, status, why);
         return -1;
-    }
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        refuse(c, 400, http_errno_description(e));
-        return -1;
-    }
-    if (h->p.upgrade) {
-        if (split_url(h) < 0) {
-            refuse(c, 400, "bad request target");
-            return -1;
-        }
+    case TBD_HTTP_UPGRADE:
         upgrade(c);
         return c->closed ? -1 : (ssize_t)n;
-    }
-    if (e == HPE_PAUSED) {
-        if (split_url(h) < 0) {
-            refuse(c, 400, "bad request target");
-            return -1;
-        }
+    case TBD_HTTP_REQUEST:
         h->busy = true;
         tbd_conn_pause(c);
         tbd_api_handle(c, &h->req);
         return (ssize_t)n;
+    case TBD_HTTP_MORE:
+        break;
     }
     return (ssize_t)n;
 }
@@ -445,8 +518,7 @@ void tbd_http_request_done(tbd_conn *c)
         return;
     h->busy = false;
     h->responded = false;
-    req_reset(h);
-    http_parser_pause(&h->p, 0);
+    tbd_http_parser_next(h);
     c->deadline = tbd_now_ms(c->w) + (uint64_t)c->w->srv->cfg->limits.handshake_timeout * 1000;
     tbd_conn_resume(c);
 }

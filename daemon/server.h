@@ -80,6 +80,7 @@ struct tbd_conn {
     uint64_t q_bytes;
 
     uint64_t deadline;         /* loop ms: handshake or closing deadline */
+    uint64_t last_seen;        /* loop ms: last bytes received (ping timeout) */
     uint64_t next_check;       /* loop ms: next token validity check (0 = none) */
     uint64_t opened_at;
     uint64_t n_delivered;

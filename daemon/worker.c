@@ -166,6 +166,9 @@ static void on_sweep(uv_timer_t *t)
             finish_stop(w);
         return;
     }
+    const tbd_config *cfg = w->srv->cfg;
+    uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
+                                                                : 2 * cfg->ping_interval) * 1000;
     tbd_conn *c, *n;
     for (c = w->conns; c; c = n) {
         n = c->next;
@@ -180,6 +183,15 @@ static void on_sweep(uv_timer_t *t)
             }
             break;
         case CONN_WS:
+            /* Any bytes count as an answer: a client busy sending is alive,
+             * and one that never answers pings is not (RFC 6455 §5.5.2). */
+            if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
+                log_info("ping timeout user=%s peer=%s idle_ms=%llu",
+                         c->tok->user_uuid ? c->tok->user_uuid : "-", c->peer,
+                         (unsigned long long)(now - c->last_seen));
+                tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "ping timeout");
+                break;
+            }
             if (c->next_check && now >= c->next_check && !c->auth_busy)
                 tbd_session_check_token(c);
             break;

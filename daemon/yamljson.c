@@ -134,8 +134,14 @@ json_t *tbd_yaml_scalar(const char *s, size_t len, char *err, size_t errlen)
     bool hex = len > 2 && s[0] == '0' && s[1] == 'x' && yj__all(s + 2, len - 2, "0123456789abcdefABCDEF");
     bool oct = len > 2 && s[0] == '0' && s[1] == 'o' && yj__all(s + 2, len - 2, "01234567");
     bool flt = !dec && yj__is_float(s, len);
-    if (!dec && !hex && !oct && !flt)
-        return json_stringn(s, len);
+    if (!dec && !hex && !oct && !flt) {
+        /* jansson refuses invalid UTF-8 (libyaml checks file input, but
+         * command-line values come here unchecked). */
+        json_t *str = json_stringn(s, len);
+        if (!str)
+            snprintf(err, errlen, "invalid UTF-8");
+        return str;
+    }
 
     /* Numbers are short; anything longer cannot fit an int64 or needs no
      * more precision than a double's 17 digits can carry anyway. */

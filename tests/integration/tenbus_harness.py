@@ -148,7 +148,7 @@ class Daemon:
     start it on first use)."""
 
     def __init__(self, workdir, *, strategy="dynamic", static_interval=1, workers=2,
-                 extra_config="", bus=None):
+                 extra_config="", bus=None, ping_interval=60, limits=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.uuid = new_uuid()
@@ -161,6 +161,8 @@ class Daemon:
         # bus: None = embedded; a dict of bus.* keys (host, port,
         # exchange_name, ...) = the RabbitMQ backend with those settings.
         self.bus = bus
+        self.ping_interval = ping_interval
+        self.limits = dict(limits or {})     # tenbus.limits.*
         self.conf_path = os.path.join(self.dir, "tenbusd.yml")
         self.tokens_path = os.path.join(self.dir, "tokens.yml")
         self.log_path = os.path.join(self.dir, "tenbusd.stderr")
@@ -181,7 +183,8 @@ class Daemon:
         lines = [
             "uuid: %s" % self.uuid,
             "log_level: debug",
-            "websocket: {listen: 127.0.0.1, port: %d, ping_interval: 60}" % self.port,
+            "websocket: {listen: 127.0.0.1, port: %d, ping_interval: %s}" % (
+                self.port, self.ping_interval),
             "auth_check_strategy: %s" % self.strategy,
         ]
         if self.strategy == "static":
@@ -194,6 +197,9 @@ class Daemon:
             "  master_tenant_uuid: %s" % self.master_tenant,
             "  workers: %d" % self.workers,
         ]
+        if self.limits:
+            lines.append("  limits:")
+            lines += ["    %s: %s" % kv for kv in sorted(self.limits.items())]
         if self.bus is not None:
             lines.append("bus: %s" % json.dumps(self.bus))
         text = "\n".join(lines) + "\n" + self.extra_config

@@ -64,6 +64,7 @@ static void check_defaults(const tbd_config *c)
     assert_int_equal(c->limits.max_subscriptions, 256);
     assert_int_equal(c->limits.max_queue_bytes, 4 * 1024 * 1024);
     assert_int_equal(c->limits.max_body_size, 1024 * 1024);
+    assert_int_equal(c->limits.ping_timeout, 0);
 }
 
 static void test_defaults(void **state)

@@ -1,0 +1,111 @@
+/* The HTTP API's body validation (daemon/api.c via api.h): POST /api/events
+ * and /api/events/raw. Byte 0 picks the caller (token) and whether the
+ * master tenant is known, bit 7 the raw endpoint; the rest is the body.
+ * Whatever is accepted must be something that caller may publish. */
+#include <stdbool.h>
+
+#include <tenbus/event.h>
+
+#include "api.h"
+#include "fuzz.h"
+
+#define STACK "51ac0000-0000-4000-8000-000000000001"
+#define MASTER "a0000000-0000-4000-8000-00000000000a"
+#define TENANT "b0000000-0000-4000-8000-00000000000b"
+
+/* id, tenant, acl entries (NULL-terminated) */
+static const struct {
+    const char *tenant;
+    bool admin;
+    const char *acl[4];
+} callers[4] = {
+    { MASTER, false, { "tenbus.publish.#", "tenbus.publish-raw", NULL } },
+    { TENANT, false, { "tenbus.publish.chat_*", "tenbus.publish.me", NULL } },
+    { TENANT, true, { "tenbus.publish.#", "!tenbus.publish.secret", "tenbus.publish-raw", NULL } },
+    { TENANT, false, { NULL } },
+};
+
+static tbd_token *tokens[4];
+
+static void init_tokens(void)
+{
+    for (int i = 0; i < 4; i++) {
+        json_t *acl = json_array();
+        for (int k = 0; callers[i].acl[k]; k++)
+            json_array_append_new(acl, json_string(callers[i].acl[k]));
+        json_t *o = json_pack("{s:s,s:s,s:o,s:{s:s,s:s,s:b}}", "token", "t", "session_uuid",
+                              "5e55", "acl", acl, "metadata", "uuid", "cafe", "tenant_uuid",
+                              callers[i].tenant, "admin", callers[i].admin);
+        char err[128];
+        tokens[i] = tbd_token_from_json(o, err, sizeof err);
+        FUZZ_CHECK(tokens[i]);
+        json_decref(o);
+    }
+}
+
+static void check_event(const tbd_api_ctx *ctx, const tb_event *ev)
+{
+    const char *name = tb_event_name(ev);
+    FUZZ_CHECK(name && *name);
+    char perm[600];
+    snprintf(perm, sizeof perm, "tenbus.publish.%s", name);
+    if (strlen(name) < 500)
+        FUZZ_CHECK(tbd_token_grants(ctx->tok, perm));
+    const json_t *h = tb_event_headers(ev);
+    FUZZ_CHECK(json_is_object(h) && json_is_object(tb_event_body(ev)));
+    FUZZ_CHECK(strcmp(json_string_value(json_object_get(h, "name")), name) == 0);
+    FUZZ_CHECK(strcmp(json_string_value(json_object_get(h, "origin_uuid")), STACK) == 0);
+    bool master = ctx->master_tenant && strcmp(ctx->tok->tenant_uuid, ctx->master_tenant) == 0;
+    if (!master) {
+        /* Never outside the caller's own tenant, never service-wide. */
+        const json_t *t = json_object_get(h, "tenant_uuid");
+        FUZZ_CHECK(json_is_string(t) && strcmp(json_string_value(t), ctx->tok->tenant_uuid) == 0);
+    }
+    FUZZ_CHECK(tb_event_routing_key(ev) != NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!tokens[0])
+        init_tokens();
+    fuzz_in in = { data, size };
+    uint8_t b0 = fuzz_byte(&in);
+    tbd_api_ctx ctx = {
+        .tok = tokens[b0 & 3],
+        .master_tenant = (b0 & 4) ? NULL : MASTER,
+        .stack_uuid = STACK,
+    };
+    tbd_api_err e = { 0 };
+    long index = -2;
+    json_t *root = tbd_api_load_body((const char *)in.p, in.n, &e);
+    if (!root) {
+        FUZZ_CHECK(e.status == 400 && strcmp(e.error, "invalid_json") == 0);
+        return 0;
+    }
+    if (b0 & 0x80) {
+        if (tbd_api_raw_allowed(&ctx, &e) < 0) {
+            FUZZ_CHECK(e.status == 403);
+            FUZZ_CHECK(!(ctx.master_tenant && (b0 & 3) == 0));
+        }
+        memset(&e, 0, sizeof e);
+        if (tbd_api_check_raw(root, &e, &index) < 0) {
+            FUZZ_CHECK(e.status == 400 && e.message[0]);
+            FUZZ_CHECK(index == -1 || (json_is_array(root) && (size_t)index < json_array_size(root)));
+        }
+    } else {
+        tb_event **evs = NULL;
+        size_t n = 0;
+        if (tbd_api_build_events(&ctx, root, &evs, &n, &e, &index) == 0) {
+            FUZZ_CHECK(n == (json_is_array(root) ? json_array_size(root) : 1));
+            for (size_t i = 0; i < n; i++)
+                check_event(&ctx, evs[i]);
+            tbd_api_free_events(evs, n);
+        } else {
+            FUZZ_CHECK(!evs && e.error && e.message[0]);
+            FUZZ_CHECK(e.status == 400 || e.status == 403 || e.status == 500);
+            FUZZ_CHECK(index == -1 || (json_is_array(root) && (size_t)index < json_array_size(root)));
+        }
+    }
+    json_decref(root);
+    return 0;
+}
