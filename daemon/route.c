@@ -11,7 +11,15 @@
  * So no session is a candidate twice for one event, and a session outside
  * the event's tenant is never even looked at (master tenant aside). The
  * remaining per-session checks (started, subscription, ACL) run only on
- * candidates. */
+ * candidates.
+ *
+ * ACL verdicts are cached per session: each worker interns the required
+ * ACL strings it routes (an id per distinct string), and a session keeps
+ * the verdicts of the last two ids it was asked about. Events of one kind
+ * share their required ACL, so a broadcast costs one ACL match per session
+ * only the first time. The table is bounded: past TBD_ACL_NAMES_MAX
+ * distinct strings it is emptied and a generation counter invalidates every
+ * session's cache. A token change clears the session's cache. */
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -32,6 +40,68 @@ struct tbd_tenant {
     size_t n;
     UT_hash_handle hh;
 };
+
+#define TBD_ACL_NAMES_MAX 65536
+
+struct tbd_acl_name {
+    char *acl;
+    uint32_t id;
+    UT_hash_handle hh;
+};
+
+static void acl_names_clear(tbd_worker *w)
+{
+    struct tbd_acl_name *a, *t;
+    HASH_ITER(hh, w->acl_names, a, t) {
+        HASH_DEL(w->acl_names, a);
+        free(a->acl);
+        free(a);
+    }
+    w->acl_names_n = 0;
+}
+
+/* The worker-local id of a required ACL string; 0 if it cannot be interned
+ * (ENOMEM: the verdict is then computed without the cache). */
+static uint32_t acl_name_id(tbd_worker *w, const char *acl)
+{
+    struct tbd_acl_name *a;
+    HASH_FIND_STR(w->acl_names, acl, a);
+    if (a)
+        return a->id;
+    if (w->acl_names_n >= TBD_ACL_NAMES_MAX) {
+        acl_names_clear(w);
+        w->acl_gen++;
+    }
+    if (!(a = malloc(sizeof(*a))) || !(a->acl = strdup(acl))) {
+        free(a);
+        return 0;
+    }
+    a->id = ++w->acl_names_n;
+    HASH_ADD_KEYPTR(hh, w->acl_names, a->acl, strlen(a->acl), a);
+    return a->id;
+}
+
+static bool acl_granted(tbd_worker *w, tbd_conn *c, const char *acl, uint32_t id)
+{
+    if (!acl)
+        return true;
+    if (id && c->acl_gen == w->acl_gen) {
+        for (int i = 0; i < 2; i++)
+            if (c->acl_id[i] == id)
+                return (c->acl_ok >> i) & 1;
+    } else if (id) {
+        c->acl_gen = w->acl_gen;
+        c->acl_id[0] = c->acl_id[1] = 0;
+    }
+    bool ok = tbd_token_grants(c->tok, acl);
+    if (id) {
+        int i = c->acl_next;
+        c->acl_next ^= 1;
+        c->acl_id[i] = id;
+        c->acl_ok = (uint8_t)((c->acl_ok & ~(1u << i)) | ((unsigned)ok << i));
+    }
+    return ok;
+}
 
 static tbd_role role_of(tbd_server *srv, const tbd_token *t)
 {
@@ -79,6 +149,7 @@ void tbd_route_add(tbd_worker *w, tbd_conn *c)
 {
     if (c->indexed || !c->tok)
         return;
+    c->acl_id[0] = c->acl_id[1] = 0; /* a new token: verdicts start over */
     tbd_role role = role_of(w->srv, c->tok);
     if (role == ROLE_MASTER) {
         DL_APPEND2(w->masters, c, iprev, inext);
@@ -151,11 +222,11 @@ static bool subscribed(const tbd_conn *c, const char *name)
     return false;
 }
 
-static void consider(tbd_worker *w, tbd_conn *c, tbd_msg *m)
+static void consider(tbd_worker *w, tbd_conn *c, tbd_msg *m, uint32_t acl_id)
 {
     if (!c->started || m->seq <= c->start_seq || c->state != CONN_WS || !subscribed(c, m->name))
         return;
-    if (!tbd_token_grants(c->tok, m->required_acl))
+    if (!acl_granted(w, c, m->required_acl, acl_id))
         return;
     if (tbd_conn_send(c, tbd_buf_ref(c->version == 1 ? m->v1 : m->v2)) == 0) {
         c->n_delivered++;
@@ -167,7 +238,7 @@ static void consider(tbd_worker *w, tbd_conn *c, tbd_msg *m)
  * closed at flush time), so the lists are stable while an event is routed. */
 #define VISIT(head, field) do { \
         tbd_conn *c_, *n_; \
-        for (c_ = (head); c_; c_ = n_) { n_ = c_->field; consider(w, c_, m); } \
+        for (c_ = (head); c_; c_ = n_) { n_ = c_->field; consider(w, c_, m, acl_id); } \
     } while (0)
 
 void tbd_route_msg(tbd_worker *w, tbd_msg *m)
@@ -175,6 +246,7 @@ void tbd_route_msg(tbd_worker *w, tbd_msg *m)
     STAT_INC(w, ST_EVENTS_ROUTED);
     if (!tbd_msg_deliverable(m))
         return;
+    uint32_t acl_id = m->required_acl ? acl_name_id(w, m->required_acl) : 0;
     VISIT(w->masters, inext);
     if (!m->tenant_uuid)
         return;
@@ -210,4 +282,5 @@ void tbd_route_free(tbd_worker *w)
         free(t);
     }
     w->masters = NULL;
+    acl_names_clear(w);
 }

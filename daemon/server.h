@@ -85,6 +85,11 @@ struct tbd_conn {
     uint64_t opened_at;
     uint64_t n_delivered;
     uint64_t start_seq;        /* messages dispatched up to this one predate `start` */
+    /* ACL verdict cache (route.c): ids of the worker's interned required
+     * ACLs, valid for generation acl_gen; bit i of acl_ok = verdict i. */
+    uint32_t acl_id[2];
+    uint32_t acl_gen;
+    uint8_t acl_ok, acl_next;
     uint16_t close_code;       /* what we sent, for the session-end log line */
     const char *close_reason;  /* static string */
     char peer[48];
@@ -124,6 +129,8 @@ struct tbd_worker {
     /* session index (route.c) */
     tbd_conn *masters;
     tbd_tenant *tenants;        /* uthash by tenant uuid */
+    struct tbd_acl_name *acl_names; /* interned required ACLs (route.c) */
+    uint32_t acl_names_n, acl_gen;
     tbd_buf *ping_frame;
 
     tbd_stats stats;
