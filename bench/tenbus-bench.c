@@ -793,8 +793,12 @@ static void perf_stop(pid_t p)
     kill(p, SIGINT);
     int st;
     waitpid(p, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    /* perf re-raises the SIGINT it was stopped with once its file is written. */
+    bool ok = (WIFEXITED(st) && WEXITSTATUS(st) == 0) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+    if (!ok)
         fprintf(stderr, "tenbus-bench: perf record failed (status %d)\n", st);
+    else
+        fprintf(stderr, "perf data: %s (perf report -i %s --no-children)\n", O.perf, O.perf);
 }
 
 static void publish_phase(void)
@@ -873,6 +877,7 @@ typedef struct results {
     long rss_before, rss_after;
     double pub_s, events_per_s, deliveries_per_s, expected, lost;
     double cpu_daemon, cpu_bench;
+    double load_start, load_end;
     uint64_t p50, p99, p999, max;
 } results;
 
@@ -973,9 +978,26 @@ static void write_json(const char *path, const results *r, const char *metrics)
     json_object_del(json_object_get(j, "latency_ms"), "mean_unused");
     if (metrics)
         json_object_set_new(j, "daemon_metrics", json_string(metrics));
+    json_object_set_new(j, "machine", json_pack("{s:f,s:f,s:i}", "loadavg_start", r->load_start,
+                                                "loadavg_end", r->load_end, "cores",
+                                                (int)sysconf(_SC_NPROCESSORS_ONLN)));
     if (json_dump_file(j, path, JSON_INDENT(2)) < 0)
         die("%s: cannot write", path);
     json_decref(j);
+}
+
+/* The 1-minute load average: the reference machine is shared, and a figure
+ * taken while other jobs run says so in its own report. */
+static double loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 static double self_cpu(void)
@@ -1263,6 +1285,7 @@ int main(int argc, char **argv)
         G.c[i].fd = -1;
 
     results r = {0};
+    r.load_start = loadavg();
     r.rss_before = G.spawned ? proc_rss_bytes(G.d.pid) : -1;
     connect_phase(&r.connect_s);
     r.sessions_per_s = r.connect_s > 0 ? G.n_ready / r.connect_s : 0;
@@ -1296,6 +1319,7 @@ int main(int argc, char **argv)
     r.p999 = hist_quantile(&G.total, 0.999);
     r.max = G.total.max;
 
+    r.load_end = loadavg();
     char *metrics = NULL;
     if (http_get(G.host, G.port, "/metrics", G.pop.publisher, &metrics) != 200) {
         free(metrics);
@@ -1330,6 +1354,8 @@ int main(int argc, char **argv)
         else
             printf("  cpu        bench %.2f s during publishing\n", r.cpu_bench);
     }
+    printf("  machine    load average %.2f at start, %.2f at end (%ld cores)\n", r.load_start, r.load_end,
+           sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t c = 0; c < sizeof(G.close_codes) / sizeof(G.close_codes[0]); c++)
         if (G.close_codes[c] && c)
             printf("  closes     %u sessions closed by the daemon with code %zu\n", G.close_codes[c], c);
