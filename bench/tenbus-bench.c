@@ -878,6 +878,7 @@ typedef struct results {
     double pub_s, events_per_s, deliveries_per_s, expected, lost;
     double cpu_daemon, cpu_bench;
     double load_start, load_end;
+    double idle_cpu;                 /* daemon CPU s per s while idle */
     uint64_t p50, p99, p999, max;
 } results;
 
@@ -947,7 +948,7 @@ static void write_json(const char *path, const results *r, const char *metrics)
     json_t *j = json_pack(
         "{s:{s:s,s:i,s:i,s:f,s:f,s:i,s:i,s:i,s:f,s:i,s:s,s:b},"
         " s:{s:i,s:i,s:i,s:i,s:f,s:f,s:o},"
-        " s:{s:I,s:I,s:f},"
+        " s:{s:I,s:I,s:f,s:f},"
         " s:{s:f,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
         " s:{s:f,s:f,s:f,s:f,s:f},"
         " s:{s:f,s:f,s:f,s:f},"
@@ -960,7 +961,7 @@ static void write_json(const char *path, const results *r, const char *metrics)
         (int)G.n_closed_late, "concurrency", (int)O.concurrency, "connect_s", r->connect_s,
         "opened_per_s", r->sessions_per_s, "close_codes", codes,
         "memory", "rss_before", (json_int_t)r->rss_before, "rss_after", (json_int_t)r->rss_after,
-        "bytes_per_session", bps,
+        "bytes_per_session", bps, "daemon_idle_cpu_fraction", r->idle_cpu,
         "publish", "seconds", r->pub_s, "events", (json_int_t)G.ev_acked, "deliveries",
         (json_int_t)G.deliveries, "events_per_s", r->events_per_s, "deliveries_per_s", r->deliveries_per_s,
         "expected", (json_int_t)r->expected, "lost", (json_int_t)r->lost, "unexpected",
@@ -1291,8 +1292,11 @@ int main(int argc, char **argv)
     r.sessions_per_s = r.connect_s > 0 ? G.n_ready / r.connect_s : 0;
     fprintf(stderr, "connected: %u sessions in %.2f s (%.0f/s), %u failed\n", G.n_ready, r.connect_s,
             r.sessions_per_s, G.n_failed);
+    double idle_cpu0 = G.spawned ? proc_cpu_seconds(G.d.pid) : 0;
     idle_for(O.settle);
     check_daemon();
+    /* What holding the sessions costs with no traffic (timers, sweeps). */
+    r.idle_cpu = G.spawned && O.settle > 0 ? (proc_cpu_seconds(G.d.pid) - idle_cpu0) / O.settle : 0;
     r.rss_after = G.spawned ? proc_rss_bytes(G.d.pid) : -1;
 
     if (O.scenario != SC_IDLE && G.n_ready) {
@@ -1332,9 +1336,9 @@ int main(int argc, char **argv)
     printf("  sessions   %u opened in %.2f s = %.0f/s; %u failed; %u closed during the run\n", G.n_ready,
            r.connect_s, r.sessions_per_s, G.n_failed, G.n_closed_late);
     if (G.spawned && G.n_ready)
-        printf("  memory     daemon RSS %.1f MiB before, %.1f MiB after = %.0f bytes/session\n",
-               r.rss_before / 1048576.0, r.rss_after / 1048576.0,
-               (double)(r.rss_after - r.rss_before) / G.n_ready);
+        printf("  memory     daemon RSS %.1f MiB before, %.1f MiB after = %.0f bytes/session; "
+               "idle CPU %.1f%%\n", r.rss_before / 1048576.0, r.rss_after / 1048576.0,
+               (double)(r.rss_after - r.rss_before) / G.n_ready, r.idle_cpu * 100);
     if (O.scenario != SC_IDLE) {
         if (O.rate > 0)
             printf("  rate       %.0f events/s asked\n", O.rate);
