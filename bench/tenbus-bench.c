@@ -578,6 +578,7 @@ static void h_send_batch(uint32_t k, uint32_t n, bool windowed, int64_t now)
     size_t blen = 0;
     hconn *h = &G.h[k];
     uint32_t sent = 0;
+    uint64_t batch_expect = 0;
     for (uint32_t j = 0; j < n; j++) {
         int kind = O.scenario == SC_BROADCAST ? EV_BCAST
                  : O.scenario == SC_UNICAST   ? EV_UNI
@@ -586,8 +587,12 @@ static void h_send_batch(uint32_t k, uint32_t n, bool windowed, int64_t now)
         if (t == UINT32_MAX)
             continue;
         uint32_t expect = kind == EV_BCAST ? G.pop.tenants[t].n_ready : G.pop.users[t].n_ready;
-        if (windowed && sent > 0 && G.outstanding + expect > O.window)
+        /* A quarter of the window per POST: the next batch can go while this
+         * one is still being delivered, so the pipeline never runs dry. */
+        if (windowed && sent > 0 &&
+            (G.outstanding + expect > O.window || batch_expect + expect > O.window / 4))
             break;
+        batch_expect += expect;
         if (G.n_ev == G.cap_ev) {
             G.cap_ev = G.cap_ev ? G.cap_ev * 2 : 65536;
             G.ev = xrealloc(G.ev, G.cap_ev * sizeof(*G.ev));
