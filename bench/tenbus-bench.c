@@ -1233,7 +1233,7 @@ static void parse_args(int argc, char **argv)
         die("--subscribe / --event-name: at most 128 characters, no quotes or backslashes");
 }
 
-static char *default_daemon(void)
+static const char *default_daemon(void)
 {
     static char path[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 16);
