@@ -1,0 +1,76 @@
+/* tenbus-bench: shared state of the load generator's modules. */
+#ifndef TB_BENCH_H
+#define TB_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hist.h"
+
+/* Who is connected: tenants own users, users own sessions (one token each). */
+typedef struct b_tenant {
+    char *uuid;
+    uint32_t *sess;            /* indices into b_pop.sess */
+    uint32_t n_sess, cap;
+    uint32_t n_ready;
+} b_tenant;
+
+typedef struct b_user {
+    char *uuid;
+    uint32_t tenant;
+    uint32_t *sess;
+    uint32_t n_sess, cap;
+    uint32_t n_ready;
+} b_user;
+
+typedef struct b_sess {
+    char *token;
+    uint32_t tenant, user;
+} b_sess;
+
+typedef struct b_pop {
+    b_tenant *tenants; uint32_t n_tenants;
+    b_user *users;     uint32_t n_users;
+    b_sess *sess;      uint32_t n_sess;
+    char *publisher;   /* master-tenant token granting tenbus.publish.# */
+    char *master_tenant;
+} b_pop;
+
+/* pop.c */
+/* A generated population: `n` sessions, one user and one token each, spread
+ * round-robin over `t` tenants, plus a publisher in a separate master tenant. */
+int pop_generate(b_pop *p, uint32_t n, uint32_t t);
+/* Reads a tokens file in the JSON form pop_write_tokens writes. Sessions are
+ * the plain user tokens outside the master tenant; the publisher is the token
+ * named `publisher` (whose tenant is the master tenant). */
+int pop_load(b_pop *p, const char *path, const char *publisher, uint32_t max_sess);
+int pop_write_tokens(const b_pop *p, const char *path);
+void pop_free(b_pop *p);
+
+/* proc.c: a spawned daemon's resource usage. */
+typedef struct b_daemon {
+    pid_t pid;
+    int port;
+    char *dir;                 /* work directory (config, tokens, log) */
+    char *log;
+} b_daemon;
+
+int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conns,
+                 int workers, const char *extra_set, bool verbose);
+/* SIGTERM then wait; returns the wait status, or -1 if it had to be killed. */
+int daemon_stop(b_daemon *d, double timeout_s);
+/* True while the process exists and has not exited (reaps it otherwise). */
+bool daemon_alive(b_daemon *d, int *status);
+long proc_rss_bytes(pid_t pid);
+double proc_cpu_seconds(pid_t pid);
+
+/* Blocking one-shot HTTP GET on 127.0.0.1-style hosts, for /status and
+ * /metrics (not on the measured path). Returns the status code, the body in
+ * *body (malloc'd), or -1. */
+int http_get(const char *host, int port, const char *path, const char *token, char **body);
+
+int64_t now_ns(void);
+
+#endif
