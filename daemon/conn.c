@@ -207,69 +207,112 @@ void tbd_conn_close_ws(tbd_conn *c, uint16_t code, const char *reason)
     }
 }
 
-static void flush(tbd_conn *c);
-
-static void on_write(uv_write_t *req, int status)
+static void pop_written(tbd_conn *c, uint32_t n)
 {
-    tbd_conn *c = req->data;
-    wreq_put(c->w, (struct tbd_wreq *)req);
-    for (uint32_t i = 0; i < c->n_inflight; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         tbd_buf *b = c->q[c->q_head];
         c->q_bytes -= b->len;
         tbd_buf_unref(b);
         c->q_head = (c->q_head + 1) % c->q_cap;
         c->q_len--;
     }
-    c->n_inflight = 0;
-    c->writing = false;
     if (c->q_len == 0) {
         /* An idle session keeps no queue array. */
         free(c->q);
         c->q = NULL;
         c->q_cap = c->q_head = 0;
     }
+}
+
+/* Everything queued so far is written and no write is in flight. Frames
+ * queued meanwhile wait for the next flush (this iteration's check phase),
+ * where they are merged into one write. */
+static void write_done(tbd_conn *c)
+{
+    if (c->closed)
+        return;
+    if (c->q_len)
+        mark_dirty(c);
+    else if (c->close_after_flush && (c->state == CONN_HTTP || c->peer_closed))
+        tbd_conn_abort(c);
+    else if (c->state == CONN_HTTP && c->http)
+        tbd_http_request_done(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    tbd_conn *c = req->data;
+    wreq_put(c->w, (struct tbd_wreq *)req);
+    pop_written(c, c->n_inflight);
+    c->n_inflight = 0;
+    c->writing = false;
     if (status < 0) {
         if (status != UV_ECANCELED)
             log_debug("write failed peer=%s: %s", c->peer, uv_strerror(status));
         tbd_conn_abort(c);
-    } else if (!c->closed) {
-        if (c->q_len)
-            flush(c);
-        else if (c->close_after_flush && (c->state == CONN_HTTP || c->peer_closed))
-            tbd_conn_abort(c);
-        else if (c->state == CONN_HTTP && c->http)
-            tbd_http_request_done(c);
+    } else {
+        write_done(c);
     }
     tbd_conn_unref(c);
 }
 
+/* Writes the queue: first straight to the socket (uv_try_write: one writev,
+ * no request, no poll registration: the usual case, the kernel takes it
+ * all), then, for what the socket did not take, a uv_write that completes
+ * when it becomes writable. Measured on the broadcast benchmark: uv_write
+ * alone cost one epoll_ctl per write on top of the writev. */
 static void flush(tbd_conn *c)
 {
-    if (c->writing || c->closed || c->q_len == 0)
-        return;
     uv_buf_t bufs[TBD_MAX_IOV];
-    uint32_t n = c->q_len < TBD_MAX_IOV ? c->q_len : TBD_MAX_IOV;
-    for (uint32_t i = 0; i < n; i++) {
-        tbd_buf *b = c->q[(c->q_head + i) % c->q_cap];
-        bufs[i] = uv_buf_init((char *)b->data, b->len);
-    }
-    struct tbd_wreq *wr = wreq_get(c->w);
-    if (!wr) {
-        tbd_conn_abort(c);
-        return;
-    }
-    c->n_inflight = n;
-    c->writing = true;
-    c->refs++;
-    wr->req.data = c;
-    int r = uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write);
-    if (r < 0) {
-        wreq_put(c->w, wr);
-        c->writing = false;
-        c->n_inflight = 0;
-        c->refs--;
-        log_debug("write failed peer=%s: %s", c->peer, uv_strerror(r));
-        tbd_conn_abort(c);
+    while (!c->writing && !c->closed && c->q_len) {
+        uint32_t n = c->q_len < TBD_MAX_IOV ? c->q_len : TBD_MAX_IOV;
+        for (uint32_t i = 0; i < n; i++) {
+            tbd_buf *b = c->q[(c->q_head + i) % c->q_cap];
+            bufs[i] = uv_buf_init((char *)b->data, b->len);
+        }
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (w == UV_EAGAIN)
+            w = 0;
+        if (w < 0) {
+            log_debug("write failed peer=%s: %s", c->peer, uv_strerror(w));
+            tbd_conn_abort(c);
+            return;
+        }
+        size_t left = (size_t)w;
+        uint32_t full = 0;
+        while (full < n && left >= bufs[full].len)
+            left -= bufs[full++].len;
+        uint32_t rest = n - full;
+        if (rest == 0) {
+            pop_written(c, full);
+            if (c->q_len == 0)
+                write_done(c);
+            continue;
+        }
+        /* The socket is full: hand the rest to libuv. The partly written
+         * frame stays queued (and referenced) until the write completes. */
+        struct tbd_wreq *wr = wreq_get(c->w);
+        if (!wr) {
+            tbd_conn_abort(c);
+            return;
+        }
+        bufs[full].base += left;
+        bufs[full].len -= left;
+        c->refs++;
+        wr->req.data = c;
+        int r = uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs + full, rest, on_write);
+        if (r < 0) {
+            wreq_put(c->w, wr);
+            c->refs--;
+            log_debug("write failed peer=%s: %s", c->peer, uv_strerror(r));
+            tbd_conn_abort(c);
+            return;
+        }
+        /* Frames wholly written by the try are released now; on_write
+         * releases the rest. */
+        pop_written(c, full);
+        c->n_inflight = rest;
+        c->writing = true;
     }
 }
 
