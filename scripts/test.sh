@@ -18,7 +18,7 @@ echo "== integration tests"
 scripts/rabbitmq.sh start
 export TENBUS_RABBITMQ=1
 # The official JavaScript SDK (@wazo/sdk, tests/sdk): with npm here, its tests
-# must run, not skip (tests/integration/test_sdk.py also runs npm ci).
+# must run, not skip (test_sdk.py runs npm ci itself only when node_modules is stale).
 if command -v npm >/dev/null 2>&1; then
     echo "== npm ci (tests/sdk)"
     timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
