@@ -17,5 +17,12 @@ echo "== integration tests"
 # The RabbitMQ tests must run here, not skip.
 scripts/rabbitmq.sh start
 export TENBUS_RABBITMQ=1
+# The official JavaScript SDK (@wazo/sdk, tests/sdk): with npm here, its tests
+# must run, not skip (test_sdk.py runs npm ci itself only when node_modules is stale).
+if command -v npm >/dev/null 2>&1; then
+    echo "== npm ci (tests/sdk)"
+    timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
+    export TENBUS_SDK=1
+fi
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
