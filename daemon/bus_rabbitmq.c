@@ -433,15 +433,18 @@ static void undeliverable(bus_rmq *r, const char *why, const amqp_envelope_t *en
              (char *)env->routing_key.bytes, env->message.body.len, r->dropped);
 }
 
-static void handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
+/* Decodes one delivery; returns a message to dispatch (new ref) or NULL
+ * if it was dropped. */
+static tbd_msg *handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
 {
+    tbd_msg *m = NULL;
     const amqp_basic_properties_t *props = &env->message.properties;
     amqp_bytes_t body = env->message.body;
     json_t *headers = (props->_flags & AMQP_BASIC_HEADERS_FLAG)
                       ? tbd_amqp_table_to_json(&props->headers) : json_object();
     if (!headers) {
         log_error("rabbitmq: out of memory converting headers, message dropped");
-        return;
+        return NULL;
     }
     json_error_t jerr;
     json_t *obj = body.len ? json_loadb(body.bytes, body.len, JSON_DECODE_ANY, &jerr) : NULL;
@@ -451,16 +454,21 @@ static void handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
                !json_is_string(json_object_get(obj, "name"))) {
         undeliverable(r, "no_name", env);
     } else {
-        tbd_msg *m = tbd_msg_new(headers, body.bytes, body.len, obj, r->cfg->uuid);
-        if (m) {
-            tbd_server_dispatch(r->srv, m);
-            tbd_msg_unref(m);
-        } else {
+        m = tbd_msg_new(headers, body.bytes, body.len, obj, r->cfg->uuid);
+        if (!m)
             log_error("rabbitmq: out of memory, message dropped");
-        }
     }
     json_decref(obj);
     json_decref(headers);
+    return m;
+}
+
+static void dispatch_batch(bus_rmq *r, tbd_msg **batch, size_t *n)
+{
+    tbd_server_dispatch_batch(r->srv, batch, *n);
+    for (size_t i = 0; i < *n; i++)
+        tbd_msg_unref(batch[i]);
+    *n = 0;
 }
 
 /* A frame other than a delivery is waiting (amqp_consume_message said
@@ -513,30 +521,42 @@ static int handle_other_frame(bus_rmq *r)
  * -1 if the connection is lost. */
 static int consume_available(bus_rmq *r)
 {
+    /* Deliveries read in one burst are handed to the workers together: one
+     * wake-up per worker per burst instead of one per message (context
+     * switches dominated the profile of a 5,000 events/s run). */
+    tbd_msg *batch[CONSUME_BURST];
+    size_t nb = 0;
+    int rc = 0;
     struct timeval zero = {0, 0};
     for (int i = 0; i < CONSUME_BURST && !atomic_load(&r->stop); i++) {
         amqp_envelope_t env;
         amqp_maybe_release_buffers(r->conn);
         amqp_rpc_reply_t rep = amqp_consume_message(r->conn, &env, &zero, 0);
         if (rep.reply_type == AMQP_RESPONSE_NORMAL) {
-            handle_delivery(r, &env);
+            tbd_msg *m = handle_delivery(r, &env);
+            if (m)
+                batch[nb++] = m;
             amqp_destroy_envelope(&env);
             continue;
         }
         if (rep.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
             if (rep.library_error == AMQP_STATUS_TIMEOUT)
-                return 0;
+                break;
             if (rep.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-                if (handle_other_frame(r) < 0)
-                    return -1;
+                if (handle_other_frame(r) < 0) {
+                    rc = -1;
+                    break;
+                }
                 continue;
             }
         }
         char buf[256];
         log_warn("rabbitmq consume failed: %s", reply_text(rep, buf, sizeof(buf)));
-        return -1;
+        rc = -1;
+        break;
     }
-    return 0;
+    dispatch_batch(r, batch, &nb);
+    return rc;
 }
 
 /* Sleeps up to ms, returning early on stop. Wake-ups from publish() are

@@ -54,6 +54,17 @@ void tbd_server_close_sessions(tbd_server *srv, const char *reason)
             log_error("worker %u: cannot post session close (out of memory)", i);
 }
 
+void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
+{
+    if (n == 0)
+        return;
+    uint64_t first = atomic_fetch_add(&srv->dispatched, n) + 1;
+    for (size_t i = 0; i < n; i++)
+        m[i]->seq = first + i;
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        tbd_worker_post_batch(&srv->workers[i], m, n);
+}
+
 void tbd_server_sub_add(tbd_server *srv, const char *name)
 {
     struct tbd_subcount *s;

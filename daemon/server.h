@@ -159,6 +159,9 @@ void tbd_server_stop(tbd_server *srv);    /* any thread: close sessions with 100
 void tbd_server_free(tbd_server *srv);
 /* Hands one message to every worker (takes no ref of the caller's). */
 void tbd_server_dispatch(tbd_server *srv, tbd_msg *m);
+/* Same for n messages at once: one lock and one wake-up per worker for
+ * the whole batch (a consumer that drains its broker socket uses this). */
+void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n);
 void tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
 /* Snapshot of the names with subscribers on this node (bus backends
@@ -169,6 +172,7 @@ const char *tbd_server_master_tenant(tbd_server *srv);
 /* worker.c */
 int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size_t errlen);
 void tbd_worker_post(tbd_worker *w, tbd_msg *m);   /* takes a ref */
+void tbd_worker_post_batch(tbd_worker *w, tbd_msg **m, size_t n); /* takes a ref of each */
 /* Runs fn(w, arg) on w's loop thread, soon. Callable from any thread.
  * Returns 0, or -1 on ENOMEM (fn will not run). Tasks still queued at
  * shutdown run with w->stopping set, so they can free arg. */

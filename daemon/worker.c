@@ -19,23 +19,31 @@ uint64_t tbd_now_ms(tbd_worker *w)
     return uv_now(&w->loop);
 }
 
-void tbd_worker_post(tbd_worker *w, tbd_msg *m)
+void tbd_worker_post_batch(tbd_worker *w, tbd_msg **m, size_t n)
 {
     uv_mutex_lock(&w->inbox_lock);
-    if (w->inbox_len == w->inbox_cap) {
-        size_t ncap = w->inbox_cap ? w->inbox_cap * 2 : 64;
-        tbd_msg **n = realloc(w->inbox, ncap * sizeof(*n));
-        if (!n) {
+    if (w->inbox_len + n > w->inbox_cap) {
+        size_t ncap = w->inbox_cap ? w->inbox_cap : 64;
+        while (ncap < w->inbox_len + n)
+            ncap *= 2;
+        tbd_msg **nb = realloc(w->inbox, ncap * sizeof(*nb));
+        if (!nb) {
             uv_mutex_unlock(&w->inbox_lock);
-            log_error("worker %u: out of memory, event dropped", w->id);
+            log_error("worker %u: out of memory, %zu events dropped", w->id, n);
             return;
         }
-        w->inbox = n;
+        w->inbox = nb;
         w->inbox_cap = ncap;
     }
-    w->inbox[w->inbox_len++] = tbd_msg_ref(m);
+    for (size_t i = 0; i < n; i++)
+        w->inbox[w->inbox_len++] = tbd_msg_ref(m[i]);
     uv_mutex_unlock(&w->inbox_lock);
     uv_async_send(&w->wakeup);
+}
+
+void tbd_worker_post(tbd_worker *w, tbd_msg *m)
+{
+    tbd_worker_post_batch(w, &m, 1);
 }
 
 struct tbd_task {
