@@ -43,6 +43,13 @@ run uni15k --sessions 15000 --tenants 100 --scenario unicast --duration 10
 run uni1k --sessions 1000 --tenants 100 --scenario unicast --duration 10
 run cost1k --sessions 1000 --tenants 100 --scenario unicast --rate 10000 --duration 10
 run cost15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --duration 10
+# Through RabbitMQ (scripts/rabbitmq.sh start): the HTTP API publishes to the
+# broker, the node consumes its queue. Paced: a flat-out HTTP publisher only
+# fills the daemon's bounded publish queue (503 past 10,000 pending).
+if scripts/rabbitmq.sh status >/dev/null 2>&1; then
+    run rmq15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --duration 10 \
+        --daemon-set tenbus.bus_backend=rabbitmq
+fi
 
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
@@ -66,8 +73,15 @@ line("unicast 15k/100 flat out: events/s", "uni15k", lambda d: d[P]["events_per_
 line("unicast 1k/100 flat out: events/s", "uni1k", lambda d: d[P]["events_per_s"], "/s")
 line("unicast 10k/s, 1k sessions: daemon us/event", "cost1k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
 line("unicast 10k/s, 15k sessions: daemon us/event", "cost15k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
+import os
+names = ["bcflat", "bchalf", "uni15k", "uni1k", "cost1k", "cost15k"]
+if os.path.exists(f"{out}/rmq15k3.json"):
+    names.append("rmq15k")
+    line("rabbitmq unicast 10k/s, 15k sessions: p99", "rmq15k", lambda d: d[L]["p99"], "ms", "{:.2f}")
+    line("rabbitmq unicast 10k/s, 15k sessions: daemon us/event", "rmq15k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
+    line("rabbitmq unicast 10k/s: daemon cores", "rmq15k", lambda d: d[C]["daemon_s"] / d[P]["seconds"], "cores", "{:.2f}")
 bad = 0
-for name in ("bcflat", "bchalf", "uni15k", "uni1k", "cost1k", "cost15k"):
+for name in names:
     for d in load(name):
         bad += d[P]["lost"] + d[P]["unexpected"]
 loads = [d["machine"]["loadavg_start"] for n in ("idle15k", "bcflat", "uni15k") for d in load(n)]
