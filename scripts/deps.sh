@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages tenbus needs. Usage: scripts/deps.sh [build|test|bench]
 # Build: compiler, CMake and the libraries tenbusd links. Test: also cmocka,
-# Python's pytest and websockets (Debian packages, not PyPI). Bench: also
+# Python's pytest and websockets (Debian packages, not PyPI), the openssl tool
+# (test certificates). Bench: also
 # gnuplot for tenbus-bench --plot.
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
 libhttp-parser-dev uthash-dev librabbitmq-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest python3-websockets rabbitmq-server python3-pika"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-websockets rabbitmq-server python3-pika openssl"
 pkgs=$BUILD_PKGS
 [ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"
 [ "${1:-build}" = bench ] && pkgs="$pkgs gnuplot-nox"
