@@ -79,6 +79,8 @@ static const conf__opt conf__opts[] = {
     STR("websocket.listen", listen, "127.0.0.1", 0),
     NUM("websocket.port", CONF_PORT, port, "9502", 1, 65535),
     NUM("websocket.ping_interval", CONF_DURATION, ping_interval, "60", 1, 86400),
+    STR("websocket.certificate", tls_certificate, NULL, CONF_NULLABLE | CONF_PATH),
+    STR("websocket.private_key", tls_private_key, NULL, CONF_NULLABLE | CONF_PATH),
 
     STR("auth.host", auth_host, "localhost", 0),
     NUM("auth.port", CONF_PORT, auth_port, "9497", 1, 65535),
@@ -105,6 +107,7 @@ static const conf__opt conf__opts[] = {
     ENUM("tenbus.auth_backend", auth_backend, "file", conf__auth_kinds),
     STR("tenbus.tokens_file", tokens_file, NULL, CONF_NULLABLE | CONF_PATH),
     STR("tenbus.master_tenant_uuid", master_tenant_uuid, NULL, CONF_NULLABLE),
+    STR("tenbus.tls_ciphers", tls_ciphers, NULL, CONF_NULLABLE),
     NUM("tenbus.workers", CONF_UINT, workers, "0", 0, 1024),
     NUM("tenbus.limits.max_frame_size", CONF_SIZE, limits.max_frame_size, "65536", 1 * KIB, GIB),
     NUM("tenbus.limits.max_message_size", CONF_SIZE, limits.max_message_size, "262144", 1 * KIB, GIB),

@@ -39,6 +39,9 @@ typedef struct tbd_config {
     char *listen;                 /* default "127.0.0.1" */
     uint16_t port;                /* default 9502 */
     uint32_t ping_interval;       /* seconds, default 60 */
+    char *tls_certificate;        /* websocket.certificate: PEM chain (TLS is on when */
+    char *tls_private_key;        /* websocket.private_key: PEM key    both are set) */
+    char *tls_ciphers;            /* tenbus.tls_ciphers: OpenSSL list for TLS 1.2 (NULL = default) */
 
     /* auth (wazo-auth) */
     char *auth_host;              /* default "localhost" */
@@ -83,7 +86,7 @@ void tbd_config_defaults(tbd_config *cfg);
  * swap (and don't call tbd_config_defaults first: that would leak).
  *
  * Relative paths (log_file, extra_config_files, auth.key_file,
- * tenbus.tokens_file) are resolved against the directory of the file that
+ * tenbus.tokens_file, websocket.certificate, websocket.private_key) are resolved against the directory of the file that
  * set them. A missing extra_config_files directory is not an error. */
 int tbd_config_load(tbd_config *cfg, const char *path, char *err, size_t errlen,
                     void (*warn)(const char *msg));

@@ -6,7 +6,14 @@
  * Writes: frames (shared refs) queue per connection; the worker's check
  * handle flushes each dirty connection with one uv_write of all its queued
  * frames (one writev) per loop iteration (DESIGN.md §7). A connection is
- * freed only from its close callback, when no async operation holds it. */
+ * freed only from its close callback, when no async operation holds it.
+ *
+ * TLS (c->tls, tls.h): ciphertext read into the shared buffer is decrypted
+ * record by record and the plaintext goes through the same input path. On
+ * write, the queued frames (still shared) are encrypted at flush time into
+ * one ciphertext block that replaces them at the head of the queue: it is
+ * written and released like a frame, so ordering, the queue limit and the
+ * in-flight bookkeeping are those of plain connections. */
 #include <stdlib.h>
 #include <string.h>
 #include <utlist.h>
@@ -63,6 +70,7 @@ static void conn_free(tbd_conn *c)
         tbd_buf_unref(c->q[(c->q_head + i) % c->q_cap]);
     free(c->q);
     free(c->in);
+    tbd_tls_free(c->tls);
     if (c->http)
         tbd_http_free(c);
     ws__reader_free(&c->rd);
@@ -106,6 +114,17 @@ void tbd_conn_abort(tbd_conn *c)
     if (c->state == CONN_WS)
         tbd_session_end(c);
     c->closed = true;
+    if (c->tls && !c->writing) {
+        /* Best effort, never waited for: close_notify (or the alert of a
+         * failed handshake), unless a write in flight is mid-record. */
+        tbd_tls_shutdown(c->tls);
+        tbd_buf *b = tbd_tls_take(c->tls);
+        if (b) {
+            uv_buf_t ub = uv_buf_init((char *)b->data, b->len);
+            uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+            tbd_buf_unref(b);
+        }
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -119,7 +138,7 @@ static void mark_dirty(tbd_conn *c)
     c->w->dirty = c;
 }
 
-static int q_push(tbd_conn *c, tbd_buf *b)
+static int q_reserve(tbd_conn *c)
 {
     if (c->q_len == c->q_cap) {
         uint32_t ncap = c->q_cap ? c->q_cap * 2 : 8;
@@ -133,6 +152,13 @@ static int q_push(tbd_conn *c, tbd_buf *b)
         c->q_cap = ncap;
         c->q_head = 0;
     }
+    return 0;
+}
+
+static int q_push(tbd_conn *c, tbd_buf *b)
+{
+    if (q_reserve(c) < 0)
+        return -1;
     c->q[(c->q_head + c->q_len) % c->q_cap] = b;
     c->q_len++;
     c->q_bytes += b->len;
@@ -231,7 +257,7 @@ static void write_done(tbd_conn *c)
 {
     if (c->closed)
         return;
-    if (c->q_len)
+    if (c->q_len || (c->tls && tbd_tls_pending(c->tls)))
         mark_dirty(c);
     else if (c->close_after_flush && (c->state == CONN_HTTP || c->peer_closed))
         tbd_conn_abort(c);
@@ -256,6 +282,53 @@ static void on_write(uv_write_t *req, int status)
     tbd_conn_unref(c);
 }
 
+#define TBD_TLS_SEAL_MAX (256 * 1024)
+
+/* TLS: encrypts queued frames, in order, after whatever OpenSSL has
+ * produced itself (handshake, tickets, alerts), into one ciphertext block
+ * that takes their place at the head of the queue; stops past
+ * TBD_TLS_SEAL_MAX so a backlog is not encrypted all at once. Runs only
+ * with no write in flight, when the queue holds plaintext frames only. The
+ * frames are released here; the block stays queued until written. Returns
+ * 1 if the head is now a block to write, 0 if there is nothing to write
+ * (or the connection was aborted). */
+static uint32_t tls_seal(tbd_conn *c)
+{
+    uint32_t k = 0;
+    if (tbd_tls_ready(c->tls)) {
+        while (k < c->q_len && tbd_tls_pending(c->tls) < TBD_TLS_SEAL_MAX) {
+            tbd_buf *b = c->q[(c->q_head + k) % c->q_cap];
+            if (tbd_tls_write(c->tls, b->data, b->len) < 0) {
+                log_debug("TLS write failed peer=%s", c->peer);
+                tbd_conn_abort(c);
+                return 0;
+            }
+            k++;
+        }
+    }
+    /* Frames cannot be queued before the handshake ends (requests come
+     * after it); should one be, it waits behind the handshake bytes. */
+    tbd_buf *out = tbd_tls_take(c->tls);
+    if (!out)
+        return 0;
+    if (k == 0 && q_reserve(c) < 0) {
+        tbd_buf_unref(out);
+        tbd_conn_abort(c);
+        return 0;
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        tbd_buf *b = c->q[(c->q_head + i) % c->q_cap];
+        c->q_bytes -= b->len;
+        tbd_buf_unref(b);
+    }
+    /* k frames out, one block in, at the head. */
+    c->q_head = (c->q_head + c->q_cap + k - 1) % c->q_cap;
+    c->q_len = c->q_len + 1 - k;
+    c->q[c->q_head] = out;
+    c->q_bytes += out->len;
+    return 1;
+}
+
 /* Writes the queue: first straight to the socket (uv_try_write: one writev,
  * no request, no poll registration: the usual case, the kernel takes it
  * all), then, for what the socket did not take, a uv_write that completes
@@ -264,8 +337,10 @@ static void on_write(uv_write_t *req, int status)
 static void flush(tbd_conn *c)
 {
     uv_buf_t bufs[TBD_MAX_IOV];
-    while (!c->writing && !c->closed && c->q_len) {
+    while (!c->writing && !c->closed && (c->q_len || c->tls)) {
         uint32_t n = c->q_len < TBD_MAX_IOV ? c->q_len : TBD_MAX_IOV;
+        if (c->tls && !(n = tls_seal(c)))
+            return;
         for (uint32_t i = 0; i < n; i++) {
             tbd_buf *b = c->q[(c->q_head + i) % c->q_cap];
             bufs[i] = uv_buf_init((char *)b->data, b->len);
@@ -379,13 +454,68 @@ void tbd_conn_process_input(tbd_conn *c, uint8_t *data, size_t len)
     c->in_len = (uint32_t)left;
 }
 
+/* TLS: decrypts what was read, record by record, into the input path.
+ * Leftover plaintext (a partial frame, or input held while paused)
+ * accumulates in c->in as for plain connections; no ciphertext is kept. */
+static void tls_input(tbd_conn *c, const uint8_t *data, size_t len)
+{
+    static _Thread_local uint8_t plain[TBD_TLS_RECORD];
+    char err[128];
+    tbd_tls_input(c->tls, data, len);
+    for (;;) {
+        int n = tbd_tls_read(c->tls, plain, sizeof plain, err, sizeof err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (n == TBD_TLS_CLOSED)
+                log_debug("TLS close_notify peer=%s", c->peer);
+            else if (tbd_tls_ready(c->tls) || c->state != CONN_HTTP)
+                log_info("TLS error peer=%s: %s", c->peer, err);
+            else
+                log_info("TLS handshake failed peer=%s: %s", c->peer, err);
+            if (c->state == CONN_WS && !c->close_code)
+                c->close_code = 1006;
+            tbd_conn_abort(c);
+            return;
+        }
+        if (c->in_len == 0) {
+            tbd_conn_process_input(c, plain, (size_t)n);
+        } else {
+            size_t need = (size_t)c->in_len + (size_t)n;
+            if (c->in_cap < need) {
+                uint8_t *p = realloc(c->in, need);
+                if (!p) {
+                    tbd_conn_abort(c);
+                    return;
+                }
+                c->in = p;
+                c->in_cap = (uint32_t)need;
+            }
+            memcpy(c->in + c->in_len, plain, (size_t)n);
+            c->in_len = (uint32_t)need;
+            tbd_conn_process_input(c, c->in, c->in_len);
+        }
+        if (c->closed)
+            return;
+    }
+    /* Handshake messages and tickets go out even with no frame queued. */
+    if (tbd_tls_pending(c->tls))
+        mark_dirty(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     tbd_conn *c = h->data;
     tbd_worker *w = c->w;
-    if (c->in_len == 0 && !w->rbuf_busy) {
+    if ((c->in_len == 0 || c->tls) && !w->rbuf_busy) {
         w->rbuf_busy = true;
         *buf = uv_buf_init((char *)w->rbuf, TBD_RBUF_SIZE);
+        return;
+    }
+    if (c->tls) {
+        /* c->in holds plaintext: ciphertext must not land after it. Not
+         * reached: the shared buffer is only busy within on_read. */
+        *buf = uv_buf_init(NULL, 0);
         return;
     }
     size_t need = (size_t)c->in_len + 16384;
@@ -417,7 +547,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0)
         c->last_seen = tbd_now_ms(w);
     if (shared) {
-        if (nread > 0)
+        if (nread > 0 && c->tls)
+            tls_input(c, w->rbuf, (size_t)nread);
+        else if (nread > 0)
             tbd_conn_process_input(c, w->rbuf, (size_t)nread);
         w->rbuf_busy = false;
     } else if (nread > 0) {
@@ -504,10 +636,20 @@ void tbd_conn_accept(tbd_worker *w)
         tbd_conn_abort(c);
         return;
     }
+    if (w->srv->tls_ctx && !(c->tls = tbd_tls_new(w->srv->tls_ctx))) {
+        log_error("TLS: cannot create a session for peer=%s (out of memory)", c->peer);
+        tbd_conn_abort(c);
+        return;
+    }
     uint32_t max = w->srv->cfg->limits.max_connections;
     if (max && (uint32_t)n > max) {
         STAT_INC(w, ST_CONNS_REFUSED);
         log_warn("connection refused peer=%s: max_connections=%u reached", c->peer, max);
+        if (c->tls) {
+            /* A 503 would need the handshake first, i.e. reading. */
+            tbd_conn_abort(c);
+            return;
+        }
         c->close_after_flush = true;
         tbd_http_respond(c, 503, "application/json",
                          "{\"error\":\"too many connections\"}", 32);

@@ -138,6 +138,9 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     clock_gettime(CLOCK_REALTIME, &ts);
     srv->started_at = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 
+    /* Before anything listens: a bad certificate stops the start. */
+    if (tbd_tls_ctx_new(cfg, &srv->tls_ctx, err, errlen) < 0)
+        return -1;
     if (cfg->auth_backend == TBD_AUTH_FILE)
         srv->auth = tbd_auth_file_new(cfg);
     else
@@ -240,8 +243,8 @@ int tbd_server_run(tbd_server *srv)
         log_error("cannot start worker threads");
         tbd_server_stop(srv);
     } else {
-        log_info("tenbusd listening on %s:%u workers=%u bus=%s auth=%s uuid=%s", srv->cfg->listen,
-                 srv->cfg->port, srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
+        log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
+                 srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
                  srv->cfg->uuid ? srv->cfg->uuid : "-");
     }
     uv_run(&main_loop, UV_RUN_DEFAULT);
@@ -274,5 +277,7 @@ void tbd_server_free(tbd_server *srv)
         free(s->name);
         free(s);
     }
+    tbd_tls_ctx_free(srv->tls_ctx);
+    srv->tls_ctx = NULL;
     uv_mutex_destroy(&srv->subs_lock);
 }

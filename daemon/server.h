@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "config.h"
 #include "msg.h"
+#include "tls.h"
 #include "token.h"
 #include "ws_frame.h"
 
@@ -67,6 +68,7 @@ struct tbd_conn {
     uint32_t in_len, in_cap;
 
     struct tbd_http *http;     /* HTTP phase state, NULL once upgraded */
+    tbd_tls *tls;              /* NULL: plain TCP */
     ws_reader rd;
 
     tbd_token *tok;            /* who the session is, NULL before auth */
@@ -143,6 +145,7 @@ struct tbd_server {
     tbd_config *cfg;
     tbd_auth *auth;
     tbd_bus *bus;
+    tbd_tls_ctx *tls_ctx;            /* NULL: plain TCP listener */
     tbd_worker *workers;
     unsigned n_workers;
     atomic_int n_conns;

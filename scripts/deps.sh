@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages tenbus needs. Usage: scripts/deps.sh [build|test|bench]
 # Build: compiler, CMake and the libraries tenbusd links. Test: also cmocka,
-# Python's pytest and websockets (Debian packages, not PyPI), and Node.js + npm
-# for the JavaScript SDK tests (only when no node is installed: Debian 12's
-# nodejs is v18, which @wazo/sdk 0.44 supports: engines node >= 18).
-# Bench: also gnuplot for tenbus-bench --plot.
+# Python's pytest and websockets (Debian packages, not PyPI), the openssl tool
+# (test certificates), and Node.js + npm for the JavaScript SDK tests (only
+# when no node is installed: Debian 12's nodejs is v18, which @wazo/sdk 0.44
+# supports: engines node >= 18). Bench: also gnuplot for tenbus-bench --plot.
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
 libhttp-parser-dev uthash-dev librabbitmq-dev libcurl4-openssl-dev"

@@ -29,6 +29,7 @@ import os
 import shlex
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -148,7 +149,7 @@ class Daemon:
     start it on first use)."""
 
     def __init__(self, workdir, *, strategy="dynamic", static_interval=1, workers=2,
-                 extra_config="", bus=None, ping_interval=60, limits=None):
+                 extra_config="", bus=None, ping_interval=60, limits=None, tls=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.uuid = new_uuid()
@@ -163,6 +164,14 @@ class Daemon:
         self.bus = bus
         self.ping_interval = ping_interval
         self.limits = dict(limits or {})     # tenbus.limits.*
+        # tls: (certificate, private_key) paths => websocket.certificate and
+        # .private_key; clients then use wss:// and https:// trusting that
+        # certificate (it must name 127.0.0.1).
+        self.tls = tls
+        self.client_ssl = None
+        if tls:
+            self.client_ssl = ssl.create_default_context(cafile=tls[0]) \
+                if os.path.exists(tls[0]) else ssl.create_default_context()
         self.conf_path = os.path.join(self.dir, "tenbusd.yml")
         self.tokens_path = os.path.join(self.dir, "tokens.yml")
         self.log_path = os.path.join(self.dir, "tenbusd.stderr")
@@ -183,8 +192,9 @@ class Daemon:
         lines = [
             "uuid: %s" % self.uuid,
             "log_level: debug",
-            "websocket: {listen: 127.0.0.1, port: %d, ping_interval: %s}" % (
-                self.port, self.ping_interval),
+            "websocket: {listen: 127.0.0.1, port: %d, ping_interval: %s%s}" % (
+                self.port, self.ping_interval,
+                ", certificate: %s, private_key: %s" % self.tls if self.tls else ""),
             "auth_check_strategy: %s" % self.strategy,
         ]
         if self.strategy == "static":
@@ -248,7 +258,7 @@ class Daemon:
         not), else by the HTTP API (anything but 401 => known; the body is
         invalid so nothing is published)."""
         if WS_ACL in tok.acl:
-            ws = WS.connect(self.ws_url(tok, 2), version=2)
+            ws = WS.connect(self.ws_url(tok, 2), version=2, ssl=self.client_ssl)
             try:
                 msg = ws.recv_raw()
             except Closed as c:
@@ -384,8 +394,12 @@ class Daemon:
             hdrs.setdefault("Content-Type", "application/json")
         for attempt in (0, 1):
             if self._http is None:
-                self._http = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                        timeout=scaled(timeout))
+                if self.tls:
+                    self._http = http.client.HTTPSConnection(
+                        "127.0.0.1", self.port, timeout=scaled(timeout), context=self.client_ssl)
+                else:
+                    self._http = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                            timeout=scaled(timeout))
             try:
                 self._http.request(method, path, body=body, headers=hdrs)
                 resp = self._http.getresponse()
@@ -460,11 +474,13 @@ class Daemon:
             params.append("version=%s" % version)
         if query:
             params.append(query)
-        return "ws://127.0.0.1:%d%s%s" % (self.port, path, ("?" + "&".join(params)) if params else "")
+        return "%s://127.0.0.1:%d%s%s" % ("wss" if self.tls else "ws", self.port, path, ("?" + "&".join(params)) if params else "")
 
     def connect(self, token=None, version=2, path="/", query=None, headers=None, **kw):
         """Opens a WebSocket (handshake only; reads nothing)."""
         self.ensure_started()
+        if self.tls:
+            kw.setdefault("ssl", self.client_ssl)
         ws = WS.connect(self.ws_url(token, version, path, query), headers=headers,
                         version=version if version in (1, 2) else None, **kw)
         ws.token = token if isinstance(token, Token) else None
@@ -556,12 +572,15 @@ class WS:
         self.closed = None           # Closed once the connection is closed
 
     @classmethod
-    def connect(cls, url, headers=None, version=2, compression="deflate", timeout=RECV_TIMEOUT):
+    def connect(cls, url, headers=None, version=2, compression="deflate", timeout=RECV_TIMEOUT,
+                ssl=None):
+        extra = {"ssl": ssl} if ssl is not None else {}
+
         async def go():
             return await websockets.connect(url, extra_headers=headers or {},
                                             compression=compression, ping_interval=None,
                                             open_timeout=scaled(timeout),
-                                            close_timeout=scaled(2), max_size=2 ** 24)
+                                            close_timeout=scaled(2), max_size=2 ** 24, **extra)
         conn = _LoopThread.run(go(), scaled(timeout))
         return cls(conn, version)
 
@@ -752,8 +771,10 @@ def marker(event):
 # Raw WebSocket client for byte-level tests.
 
 class RawWS:
-    def __init__(self, port, path="/", timeout=RECV_TIMEOUT):
+    def __init__(self, port, path="/", timeout=RECV_TIMEOUT, ssl_context=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=scaled(timeout))
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.buf = b""
         self.path = path
 

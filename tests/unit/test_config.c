@@ -155,6 +155,9 @@ static void test_full_file(void **state)
     assert_string_equal(c.listen, "0.0.0.0");
     assert_int_equal(c.port, 9602);
     assert_int_equal(c.ping_interval, 30);
+    assert_null(c.tls_certificate);
+    assert_string_equal(c.tls_private_key, "/etc/x.key");
+    assert_null(c.tls_ciphers);
     assert_string_equal(c.auth_host, "auth.example");
     assert_int_equal(c.auth_port, 9497);
     assert_string_equal(c.auth_prefix, "");
@@ -190,8 +193,6 @@ static void test_full_file(void **state)
         ":5: unused key user",
         ":6: unused key process_workers",
         ":7: unused key worker_connections",
-        ":13: unused key websocket.certificate",
-        ":14: unused key websocket.private_key",
         ":34: unused key rest_api",
         ":35: unused key consul",
         ":37: unused key service_discovery",
@@ -331,11 +332,15 @@ static void test_missing_extra_dir(void **state)
     assert_int_equal(tf_init(&t), 0);
     const char *p = tf_write(&t, "config.yml",
                              "extra_config_files: /nonexistent/tenbus/conf.d\n"
-                             "tenbus: {tokens_file: tokens.yml}\n");
+                             "websocket: {certificate: tls/cert.pem, private_key: key.pem}\n"
+                             "tenbus: {tokens_file: tokens.yml, tls_ciphers: HIGH}\n");
     if (tbd_config_load(&c, p, err, sizeof err, collect) < 0)
         fail_msg("%s", err);
     assert_string_equal(c.extra_config_files, "/nonexistent/tenbus/conf.d");
     assert_string_equal(c.tokens_file, tf_path(&t, "tokens.yml"));
+    assert_string_equal(c.tls_certificate, tf_path(&t, "tls/cert.pem"));
+    assert_string_equal(c.tls_private_key, tf_path(&t, "key.pem"));
+    assert_string_equal(c.tls_ciphers, "HIGH");
     assert_int_equal(n_warnings, 0);
     tbd_config_free(&c);
     tf_cleanup(&t);
