@@ -49,6 +49,17 @@ int pop_load(b_pop *p, const char *path, const char *publisher, uint32_t max_ses
 int pop_write_tokens(const b_pop *p, const char *path);
 void pop_free(b_pop *p);
 
+/* The stack uuid of a spawned daemon (origin_uuid of AMQP-published events). */
+#define BENCH_STACK_UUID "5f6c1c9e-8f1a-4b8e-9d4f-0000000be4c4"
+
+/* amqp_pub.c: publishing straight to the RabbitMQ exchange, as a Wazo
+ * service does (typed headers + JSON body), bypassing the HTTP API. */
+int amqp_pub_open(const char *host, int port, const char *exchange);
+/* One event: user != NULL => user event (user_uuid:<user> = true), else a
+ * tenant event (user_uuid:* = true). Returns 0 or -1. */
+int amqp_pub_event(const char *name, const char *tenant, const char *user, uint32_t seq, int64_t ts);
+void amqp_pub_close(void);
+
 /* proc.c: a spawned daemon's resource usage. */
 typedef struct b_daemon {
     pid_t pid;

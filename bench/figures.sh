@@ -49,6 +49,10 @@ run cost15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --dur
 if scripts/rabbitmq.sh status >/dev/null 2>&1; then
     run rmq15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --duration 10 \
         --daemon-set tenbus.bus_backend=rabbitmq
+    # Published straight to the exchange, as Wazo services do: the daemon only
+    # consumes and delivers.
+    run amqp15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --duration 10 \
+        --daemon-set tenbus.bus_backend=rabbitmq --publish-amqp
 fi
 
 python3 - "$OUT" <<'PY'
@@ -80,6 +84,10 @@ if os.path.exists(f"{out}/rmq15k3.json"):
     line("rabbitmq unicast 10k/s, 15k sessions: p99", "rmq15k", lambda d: d[L]["p99"], "ms", "{:.2f}")
     line("rabbitmq unicast 10k/s, 15k sessions: daemon us/event", "rmq15k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
     line("rabbitmq unicast 10k/s: daemon cores", "rmq15k", lambda d: d[C]["daemon_s"] / d[P]["seconds"], "cores", "{:.2f}")
+if os.path.exists(f"{out}/amqp15k3.json"):
+    names.append("amqp15k")
+    line("amqp-published unicast 10k/s, 15k sessions: p99", "amqp15k", lambda d: d[L]["p99"], "ms", "{:.2f}")
+    line("amqp-published unicast 10k/s: daemon cores", "amqp15k", lambda d: d[C]["daemon_s"] / d[P]["seconds"], "cores", "{:.2f}")
 bad = 0
 for name in names:
     for d in load(name):

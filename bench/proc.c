@@ -104,7 +104,7 @@ int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conn
     /* The queue limit is the default's: the bench must see what a deployed
      * daemon would do with a slow consumer. */
     fprintf(f,
-            "uuid: 5f6c1c9e-8f1a-4b8e-9d4f-0000000be4c4\n"
+            "uuid: " BENCH_STACK_UUID "\n"
             "log_level: %s\n"
             "websocket:\n  listen: 127.0.0.1\n  port: %d\n  ping_interval: 60\n"
             "tenbus:\n  bus_backend: embedded\n  auth_backend: file\n"

@@ -82,12 +82,13 @@ static struct opts {
     int scenario, daemon_workers;
     double duration, rate, bshare, drain, settle, connect_timeout;
     uint64_t seed;
-    bool verbose, keep;
+    bool verbose, keep, amqp;
+    const char *amqp_exchange;
 } O = {
     .sessions = 1000, .tenants = 1, .batch = 100, .http_conns = 2, .concurrency = 256,
     .src_per_addr = 20000, .window = 0, .scenario = SC_BROADCAST, .duration = 10,
     .rate = 0, .bshare = 0.01, .drain = 5, .settle = 2, .connect_timeout = 120, .seed = 1,
-    .subscribe = "*", .event_name = "bench_event",
+    .subscribe = "*", .event_name = "bench_event", .amqp_exchange = "wazo-headers",
 };
 
 static struct state {
@@ -573,6 +574,42 @@ static void h_flush(uint32_t k)
 
 static char *pad_str;
 
+typedef struct picked {
+    uint32_t seq;
+    const b_user *u;           /* NULL for a tenant (broadcast) event */
+    const char *tenant;
+} picked;
+
+/* Chooses the next event of the scenario and records what must receive it.
+ * 1: picked; 0: no target with a ready session (skip); -1: the window is
+ * full (end the batch). */
+static int next_event(bool windowed, uint32_t sent, uint64_t *batch_expect, int64_t now, picked *pk)
+{
+    int kind = O.scenario == SC_BROADCAST ? EV_BCAST
+             : O.scenario == SC_UNICAST   ? EV_UNI
+             : ((double)(rnd() >> 11) / 9007199254740992.0 < O.bshare ? EV_BCAST : EV_UNI);
+    uint32_t t = pick(kind);
+    if (t == UINT32_MAX)
+        return 0;
+    uint32_t expect = kind == EV_BCAST ? G.pop.tenants[t].n_ready : G.pop.users[t].n_ready;
+    /* A quarter of the window per POST: the next batch can go while this
+     * one is still being delivered, so the pipeline never runs dry. */
+    if (windowed && sent > 0 &&
+        (G.outstanding + expect > O.window || *batch_expect + expect > O.window / 4))
+        return -1;
+    *batch_expect += expect;
+    if (G.n_ev == G.cap_ev) {
+        G.cap_ev = G.cap_ev ? G.cap_ev * 2 : 65536;
+        G.ev = xrealloc(G.ev, G.cap_ev * sizeof(*G.ev));
+    }
+    pk->seq = G.n_ev++;
+    G.ev[pk->seq] = (evrec){.ts = now, .remaining = (int32_t)expect, .target = t, .kind = (uint8_t)kind};
+    G.outstanding += expect;
+    pk->u = kind == EV_UNI ? &G.pop.users[t] : NULL;
+    pk->tenant = G.pop.tenants[pk->u ? pk->u->tenant : t].uuid;
+    return 1;
+}
+
 static void h_send_batch(uint32_t k, uint32_t n, bool windowed, int64_t now)
 {
     static char *body;
@@ -582,38 +619,23 @@ static void h_send_batch(uint32_t k, uint32_t n, bool windowed, int64_t now)
     uint32_t sent = 0;
     uint64_t batch_expect = 0;
     for (uint32_t j = 0; j < n; j++) {
-        int kind = O.scenario == SC_BROADCAST ? EV_BCAST
-                 : O.scenario == SC_UNICAST   ? EV_UNI
-                 : ((double)(rnd() >> 11) / 9007199254740992.0 < O.bshare ? EV_BCAST : EV_UNI);
-        uint32_t t = pick(kind);
-        if (t == UINT32_MAX)
-            continue;
-        uint32_t expect = kind == EV_BCAST ? G.pop.tenants[t].n_ready : G.pop.users[t].n_ready;
-        /* A quarter of the window per POST: the next batch can go while this
-         * one is still being delivered, so the pipeline never runs dry. */
-        if (windowed && sent > 0 &&
-            (G.outstanding + expect > O.window || batch_expect + expect > O.window / 4))
+        picked pk;
+        int r = next_event(windowed, sent, &batch_expect, now, &pk);
+        if (r < 0)
             break;
-        batch_expect += expect;
-        if (G.n_ev == G.cap_ev) {
-            G.cap_ev = G.cap_ev ? G.cap_ev * 2 : 65536;
-            G.ev = xrealloc(G.ev, G.cap_ev * sizeof(*G.ev));
-        }
-        uint32_t seq = G.n_ev++;
-        G.ev[seq] = (evrec){.ts = now, .remaining = (int32_t)expect, .target = t, .kind = (uint8_t)kind};
-        G.outstanding += expect;
+        if (r == 0)
+            continue;
         if (blen + 512 + O.payload > body_cap) {
             body_cap = (blen + 512 + O.payload) * 2;
             body = xrealloc(body, body_cap);
         }
-        const b_user *u = kind == EV_UNI ? &G.pop.users[t] : NULL;
-        const char *tenant = G.pop.tenants[u ? u->tenant : t].uuid;
+        const b_user *u = pk.u;
         blen += (size_t)snprintf(body + blen, body_cap - blen,
                                  "%s{\"name\":\"%s\",\"tenant_uuid\":\"%s\"%s%s%s,"
                                  "\"data\":{\"tbseq\":%u,\"tbts\":%lld%s%s%s}}",
-                                 sent ? "," : "[", O.event_name, tenant,
+                                 sent ? "," : "[", O.event_name, pk.tenant,
                                  u ? ",\"user_uuid\":\"" : "", u ? u->uuid : "", u ? "\"" : "",
-                                 seq, (long long)now, pad_str ? ",\"pad\":\"" : "",
+                                 pk.seq, (long long)now, pad_str ? ",\"pad\":\"" : "",
                                  pad_str ? pad_str : "", pad_str ? "\"" : "");
         sent++;
     }
@@ -631,6 +653,27 @@ static void h_send_batch(uint32_t k, uint32_t n, bool windowed, int64_t now)
     h->busy = true;
     h->n_ev = sent;
     h_flush(k);
+}
+
+/* --publish-amqp: the same events, straight to the exchange (no HTTP API);
+ * counted as published once handed to the broker connection. */
+static void a_send_batch(uint32_t n, bool windowed, int64_t now)
+{
+    uint32_t sent = 0;
+    uint64_t batch_expect = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        picked pk;
+        int r = next_event(windowed, sent, &batch_expect, now, &pk);
+        if (r < 0)
+            break;
+        if (r == 0)
+            continue;
+        if (amqp_pub_event(O.event_name, pk.tenant, pk.u ? pk.u->uuid : NULL, pk.seq, now) < 0)
+            die("AMQP publish failed");
+        sent++;
+    }
+    G.ev_acked += sent;
+    G.iv_ev += sent;
 }
 
 static void h_readable(uint32_t k)
@@ -824,8 +867,10 @@ static void perf_stop(pid_t p)
 static void publish_phase(void)
 {
     G.h = calloc(O.http_conns, sizeof(*G.h));
-    for (uint32_t k = 0; k < O.http_conns; k++)
+    for (uint32_t k = 0; !O.amqp && k < O.http_conns; k++)
         h_open(k);
+    if (O.amqp && amqp_pub_open("127.0.0.1", 5672, O.amqp_exchange) < 0)
+        die("--publish-amqp: no broker");
     hist_reset(&G.total);
     hist_reset(&G.iv);
     G.publishing = true;
@@ -840,7 +885,17 @@ static void publish_phase(void)
         if (issuing && now >= t_end)
             issuing = false;
         bool idle = true;
-        for (uint32_t k = 0; k < O.http_conns; k++) {
+        if (O.amqp && issuing) {
+            if (O.rate > 0) {
+                int64_t due = (int64_t)(O.rate * (double)(now - G.t0) / 1e9) - (int64_t)G.n_ev;
+                if (due > 0)
+                    a_send_batch((uint32_t)(due < O.batch ? due : O.batch), false, now);
+            } else if (G.outstanding < O.window) {
+                a_send_batch(O.batch, true, now);
+            }
+            idle = false;
+        }
+        for (uint32_t k = 0; !O.amqp && k < O.http_conns; k++) {
             if (G.h[k].busy) {
                 idle = false;
                 continue;
@@ -888,6 +943,8 @@ static void publish_phase(void)
     int64_t end = now_ns();
     take_sample(end, (double)(end - (next_sample - SAMPLE_NS)) / 1e9);
     G.publishing = false;
+    if (O.amqp)
+        amqp_pub_close();
 }
 
 /* ---- reporting --------------------------------------------------------- */
@@ -1068,6 +1125,10 @@ static void usage(FILE *out)
 "                        are read from /proc\n"
 "  --daemon-workers N    tenbus.workers of the spawned daemon (default 0 = cores)\n"
 "  --daemon-set K=V      one more -o KEY=VALUE for the spawned daemon\n"
+"  --publish-amqp        publish straight to RabbitMQ (127.0.0.1:5672, guest, exchange\n"
+"                        wazo-headers, typed headers as a Wazo service does) instead of\n"
+"                        the HTTP API; with --daemon-set tenbus.bus_backend=rabbitmq this\n"
+"                        measures what the daemon spends consuming and delivering alone\n"
 "  --verbose             spawned daemon logs at info (default warning)\n"
 "  --keep                keep the work directory (config, tokens, daemon log)\n"
 "  --url ws://HOST:PORT  attach to a running daemon instead (IPv4 address);\n"
@@ -1157,7 +1218,7 @@ static void parse_args(int argc, char **argv)
     enum {
         O_SPAWN = 256, O_URL, O_TOKENS, O_PUBTOK, O_WRTOK, O_SESS, O_TEN, O_SUB, O_CONC, O_SRC, O_CTO,
         O_SETTLE, O_SCEN, O_BSHARE, O_RATE, O_WIN, O_BATCH, O_HC, O_DUR, O_DRAIN, O_PAY, O_EVN,
-        O_SEED, O_JSON, O_PLOT, O_PERF, O_DW, O_DSET, O_VERB, O_KEEP,
+        O_SEED, O_JSON, O_PLOT, O_PERF, O_DW, O_DSET, O_VERB, O_KEEP, O_AMQP,
     };
     static const struct option lo[] = {
         {"spawn", required_argument, NULL, O_SPAWN}, {"url", required_argument, NULL, O_URL},
@@ -1175,6 +1236,7 @@ static void parse_args(int argc, char **argv)
         {"plot", required_argument, NULL, O_PLOT}, {"perf", required_argument, NULL, O_PERF},
         {"daemon-workers", required_argument, NULL, O_DW}, {"daemon-set", required_argument, NULL, O_DSET},
         {"verbose", no_argument, NULL, O_VERB}, {"keep", no_argument, NULL, O_KEEP},
+        {"publish-amqp", no_argument, NULL, O_AMQP},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     int ch;
@@ -1216,6 +1278,7 @@ static void parse_args(int argc, char **argv)
         case O_PERF: O.perf = optarg; break;
         case O_DW: O.daemon_workers = (int)parse_num(name, optarg, 0, 256); break;
         case O_DSET: O.daemon_set = optarg; break;
+        case O_AMQP: O.amqp = true; break;
         case O_VERB: O.verbose = true; break;
         case O_KEEP: O.keep = true; break;
         case 'h': usage(stdout); exit(0);
