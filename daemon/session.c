@@ -61,17 +61,25 @@ static const char *or_dash(const char *s)
     return s ? s : "-";
 }
 
+/* An auth answer for a session that has closed meanwhile: drop it and the
+ * ref its request held. */
+static bool stale_answer(tbd_conn *c, tbd_token *tok)
+{
+    if (!c->closed && c->state == CONN_WS)
+        return false;
+    if (tok)
+        tbd_token_unref(tok);
+    tbd_conn_unref(c);
+    return true;
+}
+
 static void on_auth_initial(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
     tbd_server *srv = c->w->srv;
     c->auth_busy = false;
-    if (c->closed || c->state != CONN_WS) {
-        if (tok)
-            tbd_token_unref(tok);
-        tbd_conn_unref(c);
+    if (stale_answer(c, tok))
         return;
-    }
     if (!token_acceptable(status, tok)) {
         log_info("authentication failed peer=%s: %s", c->peer,
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable"
@@ -132,12 +140,8 @@ static void on_auth_renew(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
     c->auth_busy = false;
-    if (c->closed || c->state != CONN_WS) {
-        if (tok)
-            tbd_token_unref(tok);
-        tbd_conn_unref(c);
+    if (stale_answer(c, tok))
         return;
-    }
     if (!token_acceptable(status, tok)) {
         log_info("token renewal refused user=%s tenant=%s", or_dash(c->tok->user_uuid),
                  or_dash(c->tok->tenant_uuid));
@@ -159,12 +163,8 @@ static void on_auth_check(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
     c->checking = false;
-    if (c->closed || c->state != CONN_WS) {
-        if (tok)
-            tbd_token_unref(tok);
-        tbd_conn_unref(c);
+    if (stale_answer(c, tok))
         return;
-    }
     if (status != TBD_AUTH_OK) {
         log_info("token no longer valid user=%s tenant=%s: %s", or_dash(c->tok->user_uuid),
                  or_dash(c->tok->tenant_uuid),

@@ -366,8 +366,9 @@ def test_sdk_invalid_token_4002_no_tight_loop(daemon, sdk_clients):
     assert closes and set(closes) == {(4002, "authentication failed")}, c._describe()
     assert len(c.of("auth_failed")) == len(closes)
     assert not c.of("initialized") and not c.of("event")
-    # 4 s with delays of at least 1 s, 1.3 s, 1.7 s ...: at most 4 connects
-    assert 1 <= len(c.of("connect")) <= 4, c._describe()
+    # 4 s with delays of at least 1 s, 1.3 s, 1.7 s ...: about 4 connects;
+    # a tight loop would be hundreds (6 leaves room for timer slack).
+    assert 1 <= len(c.of("connect")) <= 6, c._describe()
     status, _ = daemon.get("/status")
     assert status == 200
 
