@@ -1,6 +1,7 @@
 /* The server: builds the backends and workers, runs the main thread's loop
  * (signals only), hands published events to every worker, and keeps the
  * node-wide subscription counts bus backends bind by. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,25 @@ char **tbd_server_sub_names(tbd_server *srv, size_t *n)
     return names;
 }
 
+/* The signals tenbusd handles. They are blocked from the start of
+ * tbd_server_init (the listeners accept connections from then on, so a
+ * supervisor or test may already signal) until the handlers are installed
+ * in tbd_server_run: a SIGHUP that early is delivered then instead of
+ * killing the process with the default action. Worker threads inherit the
+ * blocked mask, so the main thread receives them. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
 int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
 {
+    sigset_t sigs;
+    handled_signals(&sigs);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     uv_mutex_init(&srv->subs_lock);
@@ -239,6 +257,9 @@ int tbd_server_run(tbd_server *srv)
     for (; started < srv->n_workers; started++)
         if (tbd_worker_start(&srv->workers[started]) < 0)
             break;
+    sigset_t sigs;
+    handled_signals(&sigs);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     if (started < srv->n_workers) {
         log_error("cannot start worker threads");
         tbd_server_stop(srv);

@@ -31,11 +31,23 @@ static void send_ack(tbd_conn *c, const char *op)
     send_text(c, buf);
 }
 
-static void schedule_check(tbd_conn *c)
+static void schedule_check(tbd_conn *c, bool soon_if_expired)
 {
     const tbd_config *cfg = c->w->srv->cfg;
+    double now = wall_now();
     double d = tbd_next_check_delay(cfg->auth_check_strategy, cfg->auth_check_static_interval,
-                                    c->tok->expires_at, wall_now());
+                                    c->tok->expires_at, now);
+    /* The dynamic schedule aims a check at the expiry instant; a check that
+     * lands a hair early finds the token valid, and by the time it is
+     * rescheduled here the token may have expired: DESIGN's "already
+     * expired: 15 s" would then keep an expired session 15 s. A token known
+     * valid a moment ago and expired now is checked at the next sweep
+     * (only after a lookup that returned the token: a backend that keeps
+     * answering "valid" for a token our clock says is expired is asked
+     * again on DESIGN's schedule, not every sweep). */
+    if (soon_if_expired && cfg->auth_check_strategy == TBD_CHECK_DYNAMIC && c->tok->expires_at > 0 &&
+        c->tok->expires_at <= now)
+        d = 0;
     c->next_check = tbd_now_ms(c->w) + (uint64_t)(d * 1000.0 + 0.5);
 }
 
@@ -48,7 +60,7 @@ static void set_token(tbd_conn *c, tbd_token *tok)
         tbd_token_unref(c->tok);
     c->tok = tok;
     tbd_route_add(c->w, c);
-    schedule_check(c);
+    schedule_check(c, true);
 }
 
 static bool token_acceptable(int status, tbd_token *tok)
@@ -171,10 +183,13 @@ static void on_auth_check(void *arg, int status, tbd_token *tok)
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable" : "invalid or expired");
         tbd_conn_close_ws(c, 4003, "authentication expired");
     } else if (!tok) {
-        schedule_check(c); /* still valid; the backend had nothing newer */
+        schedule_check(c, false); /* still valid; the backend had nothing newer */
     } else if (strcmp(tok->token, c->tok->token) != 0) {
-        /* Renewed while this check was in flight: the check is moot. */
+        /* Renewed while this check was in flight: the check is moot, the
+         * renewal's own schedule stands. */
         tbd_token_unref(tok);
+        if (!c->next_check)
+            schedule_check(c, false);
     } else {
         set_token(c, tok);
     }
