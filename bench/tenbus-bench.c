@@ -864,6 +864,18 @@ static void perf_stop(pid_t p)
         fprintf(stderr, "perf data: %s (perf report -i %s --no-children)\n", O.perf, O.perf);
 }
 
+/* How many events to send now: at a fixed rate, what is due by the clock
+ * (at most a batch); flat out, a batch while the window has room (the
+ * batch itself then stops at the window). 0 = nothing now. */
+static uint32_t batch_due(int64_t now)
+{
+    if (O.rate > 0) {
+        int64_t due = (int64_t)(O.rate * (double)(now - G.t0) / 1e9) - (int64_t)G.n_ev;
+        return due <= 0 ? 0 : (uint32_t)(due < O.batch ? due : O.batch);
+    }
+    return G.outstanding < O.window ? O.batch : 0;
+}
+
 static void publish_phase(void)
 {
     G.h = calloc(O.http_conns, sizeof(*G.h));
@@ -885,14 +897,10 @@ static void publish_phase(void)
         if (issuing && now >= t_end)
             issuing = false;
         bool idle = true;
+        uint32_t n;
         if (O.amqp && issuing) {
-            if (O.rate > 0) {
-                int64_t due = (int64_t)(O.rate * (double)(now - G.t0) / 1e9) - (int64_t)G.n_ev;
-                if (due > 0)
-                    a_send_batch((uint32_t)(due < O.batch ? due : O.batch), false, now);
-            } else if (G.outstanding < O.window) {
-                a_send_batch(O.batch, true, now);
-            }
+            if ((n = batch_due(now)))
+                a_send_batch(n, O.rate <= 0, now);
             idle = false;
         }
         for (uint32_t k = 0; !O.amqp && k < O.http_conns; k++) {
@@ -902,16 +910,9 @@ static void publish_phase(void)
             }
             if (!issuing)
                 continue;
-            if (O.rate > 0) {
-                int64_t due = (int64_t)(O.rate * (double)(now - G.t0) / 1e9) - (int64_t)G.n_ev;
-                if (due <= 0)
-                    break;
-                h_send_batch(k, (uint32_t)(due < O.batch ? due : O.batch), false, now);
-            } else {
-                if (G.outstanding >= O.window)
-                    break;
-                h_send_batch(k, O.batch, true, now);
-            }
+            if (!(n = batch_due(now)))
+                break;
+            h_send_batch(k, n, O.rate <= 0, now);
             idle = false;
         }
         if (!issuing && idle) {

@@ -239,6 +239,17 @@ static tbd_api_ctx api_ctx(tbd_conn *c, const tbd_token *tok)
     return ctx;
 }
 
+/* 202 when the bus took all n events, else 503 saying how many it took. */
+static void reply_published(tbd_conn *c, size_t sent, size_t n)
+{
+    STAT_ADD(c->w, ST_EVENTS_PUBLISHED, sent);
+    if (sent < n)
+        tbd_http_respond_json(c, 503, json_pack("{s:s,s:I}", "error", "bus_unavailable",
+                                                "published", (json_int_t)sent));
+    else
+        tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
+}
+
 static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
 {
     api_err e = {0};
@@ -262,13 +273,7 @@ static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req
         if (bus->ops->publish(bus, tb_event_headers(evs[sent]), tb_event_body(evs[sent]),
                               tb_event_routing_key(evs[sent])) < 0)
             break;
-    STAT_ADD(c->w, ST_EVENTS_PUBLISHED, sent);
-    if (sent < n) {
-        json_t *j = json_pack("{s:s,s:I}", "error", "bus_unavailable", "published", (json_int_t)sent);
-        tbd_http_respond_json(c, 503, j);
-    } else {
-        tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
-    }
+    reply_published(c, sent, n);
     tbd_api_free_events(evs, n);
     json_decref(root);
 }
@@ -329,12 +334,7 @@ static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *r
                               json_is_string(rk) ? json_string_value(rk) : "") < 0)
             break;
     }
-    STAT_ADD(c->w, ST_EVENTS_PUBLISHED, sent);
-    if (sent < n)
-        tbd_http_respond_json(c, 503, json_pack("{s:s,s:I}", "error", "bus_unavailable",
-                                                "published", (json_int_t)sent));
-    else
-        tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
+    reply_published(c, sent, n);
     json_decref(root);
 }
 

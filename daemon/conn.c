@@ -103,7 +103,6 @@ static void on_close(uv_handle_t *h)
             *pp = c->dnext;
     }
     atomic_fetch_sub(&w->srv->n_conns, 1);
-    atomic_fetch_sub_explicit(&w->stats.conns, 1, memory_order_relaxed);
     tbd_conn_unref(c);
 }
 
@@ -610,7 +609,6 @@ void tbd_conn_accept(tbd_worker *w)
     c->deadline = c->opened_at + (uint64_t)w->srv->cfg->limits.handshake_timeout * 1000;
     DL_APPEND(w->conns, c);
     int n = atomic_fetch_add(&w->srv->n_conns, 1) + 1;
-    atomic_fetch_add_explicit(&w->stats.conns, 1, memory_order_relaxed);
     if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&c->tcp) < 0) {
         c->closed = true;
         uv_close((uv_handle_t *)&c->tcp, on_close);

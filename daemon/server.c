@@ -28,11 +28,7 @@ const char *tbd_server_master_tenant(tbd_server *srv)
 
 void tbd_server_dispatch(tbd_server *srv, tbd_msg *m)
 {
-    /* Numbered before any worker sees it: a session started after this
-     * point never receives it, even if its worker routes it later. */
-    m->seq = atomic_fetch_add(&srv->dispatched, 1) + 1;
-    for (unsigned i = 0; i < srv->n_workers; i++)
-        tbd_worker_post(&srv->workers[i], m);
+    tbd_server_dispatch_batch(srv, &m, 1);
 }
 
 static void close_sessions_task(tbd_worker *w, void *arg)
@@ -59,6 +55,8 @@ void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
 {
     if (n == 0)
         return;
+    /* Numbered before any worker sees them: a session started after this
+     * point never receives them, even if its worker routes them later. */
     uint64_t first = atomic_fetch_add(&srv->dispatched, n) + 1;
     for (size_t i = 0; i < n; i++)
         m[i]->seq = first + i;

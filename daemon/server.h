@@ -38,7 +38,7 @@ enum { TBD_N_CLOSE_CODES = 11 };
 typedef struct tbd_stats {
     _Atomic uint64_t v[ST__COUNT];
     _Atomic uint64_t closes[TBD_N_CLOSE_CODES];
-    _Atomic int64_t conns, sessions;
+    _Atomic int64_t sessions;
 } tbd_stats;
 
 #define STAT_ADD(w, f, n) atomic_store_explicit(&(w)->stats.v[f], \
@@ -174,7 +174,6 @@ const char *tbd_server_master_tenant(tbd_server *srv);
 
 /* worker.c */
 int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size_t errlen);
-void tbd_worker_post(tbd_worker *w, tbd_msg *m);   /* takes a ref */
 void tbd_worker_post_batch(tbd_worker *w, tbd_msg **m, size_t n); /* takes a ref of each */
 /* Runs fn(w, arg) on w's loop thread, soon. Callable from any thread.
  * Returns 0, or -1 on ENOMEM (fn will not run). Tasks still queued at

@@ -41,11 +41,6 @@ void tbd_worker_post_batch(tbd_worker *w, tbd_msg **m, size_t n)
     uv_async_send(&w->wakeup);
 }
 
-void tbd_worker_post(tbd_worker *w, tbd_msg *m)
-{
-    tbd_worker_post_batch(w, &m, 1);
-}
-
 struct tbd_task {
     tbd_task_fn fn;
     void *arg;
