@@ -9,50 +9,61 @@ void tbd_msg_unref(tbd_msg *m)
 {
     if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
-    free(m->name);
-    free(m->required_acl);
-    free(m->tenant_uuid);
-    for (size_t i = 0; i < m->n_users; i++)
-        free(m->user_uuids[i]);
-    free(m->user_uuids);
     tbd_buf_unref(m->v1);
     tbd_buf_unref(m->v2);
     free(m);
 }
 
-static char *dup_string(const json_t *v)
+/* Copies `s` (if any) to *p and advances it. */
+static const char *put(char **p, const char *s)
 {
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*p, s, n);
+    *p += n;
+    return d;
 }
 
-/* Collects the user_uuid:<x> = true headers. Only the boolean true counts
- * (DESIGN.md §1: the value is JSON true, not "true"). */
-static int collect_users(tbd_msg *m, const json_t *headers)
+tbd_msg *tbd_msg_new_fields(const tbd_msg_fields *f, const char *body, size_t body_len)
 {
-    const char *key;
-    json_t *val;
-    size_t cap = 0;
-    json_object_foreach((json_t *)headers, key, val) {
-        if (strncmp(key, "user_uuid:", 10) != 0 || !json_is_true(val))
-            continue;
-        const char *u = key + 10;
-        if (strcmp(u, "*") == 0) {
-            m->all_users = true;
-            continue;
-        }
-        if (m->n_users == cap) {
-            size_t ncap = cap ? cap * 2 : 4;
-            char **n = realloc(m->user_uuids, ncap * sizeof(*n));
-            if (!n)
-                return -1;
-            m->user_uuids = n;
-            cap = ncap;
-        }
-        if (!(m->user_uuids[m->n_users] = strdup(u)))
-            return -1;
-        m->n_users++;
+    /* One block: the message, the user pointer array, then the strings. */
+    size_t strs = 0;
+    const char *const one[] = {f->name, f->required_acl, f->tenant_uuid};
+    for (size_t i = 0; i < 3; i++)
+        strs += one[i] ? strlen(one[i]) + 1 : 0;
+    for (size_t i = 0; i < f->n_users; i++)
+        strs += strlen(f->user_uuids[i]) + 1;
+    size_t arr = f->n_users * sizeof(char *);
+    tbd_msg *m = malloc(sizeof(*m) + arr + strs);
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof(*m));
+    atomic_init(&m->refs, 1);
+    m->user_uuids = f->n_users ? (const char **)(m + 1) : NULL;
+    char *p = (char *)(m + 1) + arr;
+    m->name = put(&p, f->name);
+    m->required_acl = put(&p, f->required_acl);
+    m->tenant_uuid = put(&p, f->tenant_uuid);
+    for (size_t i = 0; i < f->n_users; i++)
+        m->user_uuids[i] = put(&p, f->user_uuids[i]);
+    m->n_users = f->n_users;
+    m->origin_ok = f->origin_ok;
+    m->has_acl = f->has_acl;
+    m->all_users = f->all_users;
+
+    m->v1 = tbd_buf_text3(body, body_len, NULL, 0, NULL, 0);
+    m->v2 = tbd_buf_text3(V2_PREFIX, sizeof(V2_PREFIX) - 1, body, body_len, "}", 1);
+    if (!m->v1 || !m->v2) {
+        tbd_msg_unref(m);
+        return NULL;
     }
-    return 0;
+    return m;
+}
+
+static const char *string_of(const json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 tbd_msg *tbd_msg_new(const json_t *headers, const char *body, size_t body_len,
@@ -60,42 +71,42 @@ tbd_msg *tbd_msg_new(const json_t *headers, const char *body, size_t body_len,
 {
     if (!json_is_object(headers))
         return NULL;
-    tbd_msg *m = calloc(1, sizeof(*m));
-    if (!m)
-        return NULL;
-    atomic_init(&m->refs, 1);
+    tbd_msg_fields f = {0};
+    f.name = string_of(json_object_get(headers, "name"));
+    if (!f.name && json_is_object(body_obj))
+        f.name = string_of(json_object_get(body_obj, "name"));
 
-    m->name = dup_string(json_object_get(headers, "name"));
-    if (!m->name && json_is_object(body_obj))
-        m->name = dup_string(json_object_get(body_obj, "name"));
-
-    const json_t *origin = json_object_get(headers, "origin_uuid");
-    m->origin_ok = stack_uuid && json_is_string(origin) &&
-                   strcmp(json_string_value(origin), stack_uuid) == 0;
+    const char *origin = string_of(json_object_get(headers, "origin_uuid"));
+    f.origin_ok = stack_uuid && origin && strcmp(origin, stack_uuid) == 0;
 
     /* A required_acl of another type than string/null is treated as absent:
      * it cannot be checked, so the event must not reach any client. */
     const json_t *acl = json_object_get(headers, "required_acl");
-    if (json_is_string(acl)) {
-        m->has_acl = true;
-        if (!(m->required_acl = strdup(json_string_value(acl))))
-            goto fail;
-    } else if (json_is_null(acl)) {
-        m->has_acl = true;
+    f.has_acl = json_is_string(acl) || json_is_null(acl);
+    f.required_acl = string_of(acl);
+    f.tenant_uuid = string_of(json_object_get(headers, "tenant_uuid"));
+
+    /* The user_uuid:<x> = true headers. Only the boolean true counts
+     * (DESIGN.md §1: the value is JSON true, not "true"). */
+    size_t cap = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)headers, key, val)
+        if (strncmp(key, "user_uuid:", 10) == 0 && json_is_true(val) && strcmp(key + 10, "*") != 0)
+            cap++;
+    const char **users = cap ? malloc(cap * sizeof(*users)) : NULL;
+    if (cap && !users)
+        return NULL;
+    json_object_foreach((json_t *)headers, key, val) {
+        if (strncmp(key, "user_uuid:", 10) != 0 || !json_is_true(val))
+            continue;
+        if (strcmp(key + 10, "*") == 0)
+            f.all_users = true;
+        else
+            users[f.n_users++] = key + 10;
     }
-
-    const json_t *tenant = json_object_get(headers, "tenant_uuid");
-    if (json_is_string(tenant) && !(m->tenant_uuid = strdup(json_string_value(tenant))))
-        goto fail;
-    if (collect_users(m, headers) < 0)
-        goto fail;
-
-    m->v1 = tbd_buf_text3(body, body_len, NULL, 0, NULL, 0);
-    m->v2 = tbd_buf_text3(V2_PREFIX, sizeof(V2_PREFIX) - 1, body, body_len, "}", 1);
-    if (!m->v1 || !m->v2)
-        goto fail;
+    f.user_uuids = users;
+    tbd_msg *m = tbd_msg_new_fields(&f, body, body_len);
+    free(users);
     return m;
-fail:
-    tbd_msg_unref(m);
-    return NULL;
 }

@@ -15,18 +15,36 @@
 
 typedef struct tbd_msg {
     atomic_int refs;
-    char *name;             /* `name` header, else body's `name`; NULL => undeliverable */
+    /* The strings below live in the same allocation as the message. */
+    const char *name;       /* `name` header, else body's `name`; NULL => undeliverable */
     bool origin_ok;         /* `origin_uuid` header == this stack's uuid */
     bool has_acl;           /* a `required_acl` header exists (string or null) */
-    char *required_acl;     /* NULL = JSON null (no ACL needed) */
-    char *tenant_uuid;      /* `tenant_uuid` header if a string */
+    const char *required_acl; /* NULL = JSON null (no ACL needed) */
+    const char *tenant_uuid;  /* `tenant_uuid` header if a string */
     bool all_users;         /* `user_uuid:*` is true */
     size_t n_users;
-    char **user_uuids;      /* each `user_uuid:<uuid>` that is true */
+    const char **user_uuids; /* each `user_uuid:<uuid>` that is true */
     uint64_t seq;           /* node-wide dispatch order, set by tbd_server_dispatch */
     tbd_buf *v1;            /* text frame: the body as it came */
     tbd_buf *v2;            /* text frame: {"op":"event","code":0,"data":<body>} */
 } tbd_msg;
+
+/* The routing fields of a message, as its builder found them (all borrowed). */
+typedef struct tbd_msg_fields {
+    const char *name;               /* NULL => undeliverable */
+    bool origin_ok;
+    bool has_acl;
+    const char *required_acl;       /* NULL = JSON null */
+    const char *tenant_uuid;        /* NULL = absent */
+    bool all_users;
+    const char *const *user_uuids;  /* n_users strings */
+    size_t n_users;
+} tbd_msg_fields;
+
+/* Builds a message from its routing fields (copied) and its serialized body
+ * (`body` JSON text, borrowed). The message and its strings are one
+ * allocation; the two frames are two more. Returns a new ref or NULL on ENOMEM. */
+tbd_msg *tbd_msg_new_fields(const tbd_msg_fields *f, const char *body, size_t body_len);
 
 /* Builds a message from its headers (object, borrowed) and its serialized
  * body (`body` JSON text, borrowed; `body_obj` its parsed form or NULL, used
