@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_fast.h"
 #include "http_conn.h"
 #include "log.h"
 #include "server.h"
@@ -36,7 +37,7 @@ static int fail(api_err *e, int status, const char *error, const char *field, co
     return -1;
 }
 
-static bool is_master(const tbd_api_ctx *ctx)
+bool tbd_api_is_master(const tbd_api_ctx *ctx)
 {
     const char *m = ctx->master_tenant;
     return m && ctx->tok->tenant_uuid && strcmp(m, ctx->tok->tenant_uuid) == 0;
@@ -55,7 +56,7 @@ static int opt_string(const json_t *o, const char *key, const char **out, api_er
     return 0;
 }
 
-static int parse_level(const char *s, tb_level *out)
+int tbd_api_parse_level(const char *s, tb_level *out)
 {
     static const struct { const char *name; tb_level level; } levels[] = {
         {"service", TB_LEVEL_SERVICE}, {"tenant", TB_LEVEL_TENANT}, {"user", TB_LEVEL_USER},
@@ -98,7 +99,7 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
 
     tb_level level;
     if (level_s) {
-        if (parse_level(level_s, &level) < 0)
+        if (tbd_api_parse_level(level_s, &level) < 0)
             return fail(e, 400, "invalid_event", "level",
                         "must be one of service, tenant, user, multi_user");
     } else {
@@ -128,7 +129,7 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     snprintf(perm, sizeof(perm), PUBLISH_ACL_PREFIX "%s", name);
     if (!tbd_token_grants(tok, perm))
         return fail(e, 403, "forbidden", "name", "the token does not grant tenbus.publish.<name>");
-    if (!is_master(ctx)) {
+    if (!tbd_api_is_master(ctx)) {
         if (level == TB_LEVEL_SERVICE)
             return fail(e, 403, "forbidden", "level", "service events need a master-tenant token");
         if (tenant && (!tok->tenant_uuid || strcmp(tenant, tok->tenant_uuid) != 0))
@@ -253,6 +254,18 @@ static void reply_published(tbd_conn *c, size_t sent, size_t n)
 static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
 {
     api_err e = {0};
+    tbd_bus *bus = c->w->srv->bus;
+    if (bus->ops->publish_msgs) {
+        tbd_api_ctx ctx = api_ctx(c, tok);
+        tbd_msg **msgs;
+        size_t n;
+        if (tbd_api_fast_build(&ctx, req->body, req->body_len, &msgs, &n) == 0) {
+            size_t sent = bus->ops->publish_msgs(bus, msgs, n);
+            reply_published(c, sent, n);
+            tbd_api_fast_free(msgs, n);
+            return;
+        }
+    }
     json_t *root = tbd_api_load_body(req->body, req->body_len, &e);
     if (!root) {
         reply_err(c, &e, -1);
@@ -267,7 +280,6 @@ static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req
         json_decref(root);
         return;
     }
-    tbd_bus *bus = c->w->srv->bus;
     size_t sent = 0;
     for (; sent < n; sent++)
         if (bus->ops->publish(bus, tb_event_headers(evs[sent]), tb_event_body(evs[sent]),
@@ -280,7 +292,7 @@ static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req
 
 int tbd_api_raw_allowed(const tbd_api_ctx *ctx, api_err *e)
 {
-    if (!is_master(ctx) || !tbd_token_grants(ctx->tok, PUBLISH_RAW_ACL))
+    if (!tbd_api_is_master(ctx) || !tbd_token_grants(ctx->tok, PUBLISH_RAW_ACL))
         return fail(e, 403, "forbidden", NULL, "needs a master-tenant token granting " PUBLISH_RAW_ACL);
     return 0;
 }

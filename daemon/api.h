@@ -5,6 +5,7 @@
 #define TBD_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <tenbus/tenbus.h>
 
@@ -23,6 +24,11 @@ typedef struct tbd_api_ctx {
     const char *master_tenant;  /* NULL while unknown: nobody is master */
     const char *stack_uuid;     /* origin_uuid of built events, may be NULL */
 } tbd_api_ctx;
+
+/* True if the caller's token is of the master tenant. */
+bool tbd_api_is_master(const tbd_api_ctx *ctx);
+/* An event's "level" member: 0 with *out, or -1 if unknown. */
+int tbd_api_parse_level(const char *s, tb_level *out);
 
 /* Parses a request body. Returns a new reference, or NULL with *e set
  * (400 invalid_json, also for an empty body). */

@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "msg.h"
+
 struct tbd_server;
 
 typedef struct tbd_bus tbd_bus;
@@ -16,6 +18,10 @@ typedef struct tbd_bus_ops {
     /* Publishes one event. Called from any worker thread; must not block.
      * headers / body are borrowed. 0, or -1 if the bus is down. */
     int (*publish)(tbd_bus *b, const json_t *headers, const json_t *body, const char *routing_key);
+    /* Optional, for buses that route on this node: takes ready messages
+     * (the caller keeps its refs) and returns how many it took. Publishers
+     * that can build messages without a DOM (api_fast.h) use it. */
+    size_t (*publish_msgs)(tbd_bus *b, tbd_msg **m, size_t n);
     /* The node's sessions' subscriptions changed: first subscriber of `name`
      * (or "*") / last one gone. Backends that filter at the broker bind here. */
     void (*subscribe)(tbd_bus *b, const char *name);

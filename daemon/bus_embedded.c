@@ -26,12 +26,18 @@ static int publish(tbd_bus *b, const json_t *headers, const json_t *body, const 
     return 0;
 }
 
+static size_t publish_msgs(tbd_bus *b, tbd_msg **m, size_t n)
+{
+    tbd_server_dispatch_batch(((bus_embedded *)b)->srv, m, n);
+    return n;
+}
+
 static void no_binding(tbd_bus *b, const char *name) { (void)b; (void)name; }
 static bool connected(tbd_bus *b) { (void)b; return true; }
 static void destroy(tbd_bus *b) { free(b); }
 
 static const tbd_bus_ops embedded_ops = {
-    .name = "embedded", .publish = publish, .subscribe = no_binding,
+    .name = "embedded", .publish = publish, .publish_msgs = publish_msgs, .subscribe = no_binding,
     .unsubscribe = no_binding, .connected = connected, .free = destroy,
 };
 

@@ -7,7 +7,9 @@
 #include <tenbus/event.h>
 
 #include "api.h"
+#include "api_fast.h"
 #include "fuzz.h"
+#include "msg.h"
 
 #define STACK "51ac0000-0000-4000-8000-000000000001"
 #define MASTER "a0000000-0000-4000-8000-00000000000a"
@@ -64,6 +66,57 @@ static void check_event(const tbd_api_ctx *ctx, const tb_event *ev)
     FUZZ_CHECK(tb_event_routing_key(ev) != NULL);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The payload of a server frame (unmasked, FIN). */
+static const char *frame_payload(const tbd_buf *f, size_t *len)
+{
+    size_t hl = (f->data[1] & 0x7f) < 126 ? 2 : (f->data[1] & 0x7f) == 126 ? 4 : 10;
+    *len = f->len - hl;
+    return (const char *)f->data + hl;
+}
+
+/* The fast path's message for event i must be what the general path's
+ * event gives: the same routing fields and the same body JSON, timestamp
+ * aside. */
+static void check_same(const tbd_msg *fm, const tb_event *ev)
+{
+    json_t *sbody = json_deep_copy(tb_event_body(ev));
+    char *stext = json_dumps(sbody, JSON_COMPACT);
+    tbd_msg *sm = tbd_msg_new(tb_event_headers(ev), stext, strlen(stext), sbody, STACK);
+    FUZZ_CHECK(sm);
+    FUZZ_CHECK(same_str(fm->name, sm->name) && fm->origin_ok == sm->origin_ok);
+    FUZZ_CHECK(fm->has_acl == sm->has_acl && same_str(fm->required_acl, sm->required_acl));
+    FUZZ_CHECK(same_str(fm->tenant_uuid, sm->tenant_uuid) && fm->all_users == sm->all_users);
+    FUZZ_CHECK(fm->n_users == sm->n_users);
+    for (size_t i = 0; i < fm->n_users; i++)
+        FUZZ_CHECK(strcmp(fm->user_uuids[i], sm->user_uuids[i]) == 0);
+
+    size_t flen;
+    const char *ftext = frame_payload(fm->v1, &flen);
+    json_error_t je;
+    json_t *fbody = json_loadb(ftext, flen, 0, &je);
+    FUZZ_CHECK(json_is_object(fbody));
+    FUZZ_CHECK(json_object_size(fbody) == json_object_size(sbody));
+    json_object_set(fbody, "timestamp", json_object_get(sbody, "timestamp"));
+    FUZZ_CHECK(json_equal(fbody, sbody));
+    /* Members in the same order (what a reader of the raw text sees). */
+    void *fi = json_object_iter(fbody), *si = json_object_iter(sbody);
+    for (; fi && si; fi = json_object_iter_next(fbody, fi), si = json_object_iter_next(sbody, si))
+        FUZZ_CHECK(strcmp(json_object_iter_key(fi), json_object_iter_key(si)) == 0);
+    /* v2 wraps the same body. */
+    size_t v2len;
+    const char *v2 = frame_payload(fm->v2, &v2len);
+    FUZZ_CHECK(v2len == flen + 31 && memcmp(v2 + 30, ftext, flen) == 0);
+    json_decref(fbody);
+    tbd_msg_unref(sm);
+    free(stext);
+    json_decref(sbody);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!tokens[0])
@@ -77,9 +130,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     tbd_api_err e = { 0 };
     long index = -2;
+    tbd_msg **fast = NULL;
+    size_t n_fast = 0;
+    bool fast_ok = !(b0 & 0x80) &&
+                   tbd_api_fast_build(&ctx, (const char *)in.p, in.n, &fast, &n_fast) == 0;
     json_t *root = tbd_api_load_body((const char *)in.p, in.n, &e);
     if (!root) {
         FUZZ_CHECK(e.status == 400 && strcmp(e.error, "invalid_json") == 0);
+        FUZZ_CHECK(!fast_ok);
         return 0;
     }
     if (b0 & 0x80) {
@@ -99,13 +157,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(n == (json_is_array(root) ? json_array_size(root) : 1));
             for (size_t i = 0; i < n; i++)
                 check_event(&ctx, evs[i]);
+            if (fast_ok) {
+                FUZZ_CHECK(n_fast == n);
+                for (size_t i = 0; i < n; i++)
+                    check_same(fast[i], evs[i]);
+            }
             tbd_api_free_events(evs, n);
         } else {
+            FUZZ_CHECK(!fast_ok);
             FUZZ_CHECK(!evs && e.error && e.message[0]);
             FUZZ_CHECK(e.status == 400 || e.status == 403 || e.status == 500);
             FUZZ_CHECK(index == -1 || (json_is_array(root) && (size_t)index < json_array_size(root)));
         }
     }
+    tbd_api_fast_free(fast, n_fast);
     json_decref(root);
     return 0;
 }

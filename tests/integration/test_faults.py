@@ -94,10 +94,12 @@ def test_connection_churn_returns_fds_and_memory_to_baseline(make_daemon):
     assert "tenbus_sessions 1" in metrics, metrics
 
 
-def publisher(d, tenant, stop, counter, batch=20):
+def publisher(d, tenant, stop, counter, batch=20, pause=0.0):
     while not stop.is_set():
         d.publish([ev_tenant(tenant, name="load") for _ in range(batch)])
         counter[0] += batch
+        if pause:
+            time.sleep(pause)
 
 
 def test_sighup_under_load_loses_nothing(make_daemon):
@@ -107,7 +109,11 @@ def test_sighup_under_load_loses_nothing(make_daemon):
     d.start()
     sessions = [d.session(t, names=("load",)) for t in toks]
     stop, counter = threading.Event(), [0]
-    pub = threading.Thread(target=publisher, args=(d, tenant, stop, counter))
+    # Paced: the sessions read only at the end, so everything published must
+    # fit in their queues (a flat-out publisher fills 4 MiB within a second
+    # and gets them closed as slow consumers, which is not what this tests).
+    pub = threading.Thread(target=publisher, args=(d, tenant, stop, counter),
+                           kwargs={"pause": 0.005})
     pub.start()
     try:
         for _ in range(8):  # each adds a token: rewrite, SIGHUP, wait until known
