@@ -20,7 +20,12 @@
  * UTF-8 or holding NUL, unknown kind, too deep) is left out rather than
  * replaced: a header like `required_acl` turned into null would widen who
  * may see the event, a missing one only narrows it. Duplicate keys: the
- * last one wins. Returns NULL only on ENOMEM. */
+ * last one wins. Returns NULL only on ENOMEM.
+ *
+ * The consumer no longer calls this per delivery: amqp_msg.c reads the
+ * routing headers straight from the table with this mapping's semantics.
+ * A change here must be made there too; tests/fuzz/fuzz_amqp_msg.c and
+ * tests/unit/test_amqp_msg.c compare the two. */
 json_t *tbd_amqp_table_to_json(const amqp_table_t *t);
 
 /* Builds an AMQP table from a JSON object, every byte copied into `pool`

@@ -42,6 +42,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "amqp_json.h"
+#include "amqp_msg.h"
 #include "bus.h"
 #include "log.h"
 #include "server.h"
@@ -87,6 +88,7 @@ typedef struct bus_rmq {
     /* thread-owned */
     amqp_connection_state_t conn;
     char *queue;                  /* server-named queue of this connection */
+    tbd_json_scanner *scan;       /* parse memory for the bodies consumed */
     bound *bound;                 /* names bound on `queue` */
     unsigned long dropped;        /* undeliverable messages, for the log */
 } bus_rmq;
@@ -434,32 +436,21 @@ static void undeliverable(bus_rmq *r, const char *why, const amqp_envelope_t *en
 }
 
 /* Decodes one delivery; returns a message to dispatch (new ref) or NULL
- * if it was dropped. */
+ * if it was dropped. The routing fields come straight from the header
+ * table and the body is validated in one streaming pass (amqp_msg.c): no
+ * JSON DOM per message on this thread, which every event crosses. */
 static tbd_msg *handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
 {
-    tbd_msg *m = NULL;
     const amqp_basic_properties_t *props = &env->message.properties;
     amqp_bytes_t body = env->message.body;
-    json_t *headers = (props->_flags & AMQP_BASIC_HEADERS_FLAG)
-                      ? tbd_amqp_table_to_json(&props->headers) : json_object();
-    if (!headers) {
-        log_error("rabbitmq: out of memory converting headers, message dropped");
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *obj = body.len ? json_loadb(body.bytes, body.len, JSON_DECODE_ANY, &jerr) : NULL;
-    if (!json_is_object(obj)) {
-        undeliverable(r, obj ? "body_not_object" : "body_not_json", env);
-    } else if (!json_is_string(json_object_get(headers, "name")) &&
-               !json_is_string(json_object_get(obj, "name"))) {
-        undeliverable(r, "no_name", env);
-    } else {
-        m = tbd_msg_new(headers, body.bytes, body.len, obj, r->cfg->uuid);
-        if (!m)
-            log_error("rabbitmq: out of memory, message dropped");
-    }
-    json_decref(obj);
-    json_decref(headers);
+    tbd_msg *m;
+    tbd_amqp_verdict v = tbd_amqp_msg_decode(r->scan, (props->_flags & AMQP_BASIC_HEADERS_FLAG)
+                                                      ? &props->headers : NULL,
+                                             body.bytes, body.len, r->cfg->uuid, &m);
+    if (v == TBD_AMQP_ENOMEM)
+        log_error("rabbitmq: out of memory, message dropped");
+    else if (v != TBD_AMQP_OK)
+        undeliverable(r, tbd_amqp_verdict_reason(v), env);
     return m;
 }
 
@@ -654,6 +645,7 @@ static void destroy(tbd_bus *b)
     close(r->wake_rd);
     close(r->wake_wr);
     uv_mutex_destroy(&r->lock);
+    tbd_json_scanner_free(r->scan);
     free(r);
 }
 
@@ -671,9 +663,14 @@ tbd_bus *tbd_bus_rabbitmq_new(tbd_server *srv)
     r->srv = srv;
     r->cfg = srv->cfg;
     r->q_tail = &r->q_head;
+    if (!(r->scan = tbd_json_scanner_new())) {
+        free(r);
+        return NULL;
+    }
     int p[2];
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
         log_error("rabbitmq: pipe: %s", strerror(errno));
+        tbd_json_scanner_free(r->scan);
         free(r);
         return NULL;
     }
@@ -689,6 +686,7 @@ tbd_bus *tbd_bus_rabbitmq_new(tbd_server *srv)
         close(p[0]);
         close(p[1]);
         uv_mutex_destroy(&r->lock);
+        tbd_json_scanner_free(r->scan);
         free(r);
         return NULL;
     }

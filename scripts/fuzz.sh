@@ -36,7 +36,7 @@ dict_for() {
         acl) echo tests/fuzz/acl.dict ;;
         http) echo tests/fuzz/http.dict ;;
         config|tokens_file|yamljson) echo tests/fuzz/yaml.dict ;;
-        wsproto|api|msg|hdrmatch) echo tests/fuzz/json.dict ;;
+        wsproto|api|msg|hdrmatch|json_scan|amqp_msg) echo tests/fuzz/json.dict ;;
         *) echo "" ;;
     esac
 }
