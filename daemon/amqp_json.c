@@ -58,9 +58,11 @@ static json_t *array_to_json(const amqp_array_t *a, int depth)
     return arr;
 }
 
-static json_t *real_or_null(double d)
+/* NaN and infinities have no JSON form. Left out, not null: a
+ * `required_acl` of null would mean "no ACL needed". */
+static json_t *real_or_out(double d)
 {
-    return isfinite(d) ? json_real(d) : json_null();
+    return isfinite(d) ? json_real(d) : NULL;
 }
 
 static json_t *value_to_json(const amqp_field_value_t *v, int depth)
@@ -81,10 +83,10 @@ static json_t *value_to_json(const amqp_field_value_t *v, int depth)
         char s[24];
         snprintf(s, sizeof(s), "%llu", (unsigned long long)v->value.u64);
         return json_string(s);
-    case AMQP_FIELD_KIND_F32:       return real_or_null(v->value.f32);
-    case AMQP_FIELD_KIND_F64:       return real_or_null(v->value.f64);
+    case AMQP_FIELD_KIND_F32:       return real_or_out(v->value.f32);
+    case AMQP_FIELD_KIND_F64:       return real_or_out(v->value.f64);
     case AMQP_FIELD_KIND_DECIMAL:
-        return real_or_null(v->value.decimal.value / pow(10.0, v->value.decimal.decimals));
+        return real_or_out(v->value.decimal.value / pow(10.0, v->value.decimal.decimals));
     case AMQP_FIELD_KIND_UTF8:
     case AMQP_FIELD_KIND_BYTES:     return bytes_to_string(v->value.bytes);
     case AMQP_FIELD_KIND_VOID:      return json_null();

@@ -13,11 +13,11 @@
 /* Converts a received headers table into a new JSON object. Mapping:
  * longstr/bytes -> string if valid UTF-8; booleans; every integer width ->
  * integer (a u64 above INT64_MAX -> its decimal string); f32/f64 -> real
- * (NaN/inf -> null); decimal -> real; timestamp -> integer (seconds since
+ * (NaN/inf: left out; inside an array: null, to keep the places); decimal -> real; timestamp -> integer (seconds since
  * the epoch); void -> null; table -> object; array -> array.
  *
  * An entry that cannot be represented faithfully (key or string not valid
- * UTF-8 or holding NUL, unknown kind, too deep) is left out rather than
+ * UTF-8 or holding NUL, a non-finite number, unknown kind, too deep) is left out rather than
  * replaced: a header like `required_acl` turned into null would widen who
  * may see the event, a missing one only narrows it. Duplicate keys: the
  * last one wins. Returns NULL only on ENOMEM.

@@ -59,9 +59,9 @@ static bool clean_bytes(const void *p, size_t n)
     return !n || (!memchr(p, 0, n) && ws__utf8_valid(p, n));
 }
 
-static hv_kind finite_or_null(double d)
+static hv_kind finite_or_out(double d)
 {
-    return isfinite(d) ? HV_OTHER : HV_NULL;   /* NaN/inf -> JSON null */
+    return isfinite(d) ? HV_OTHER : HV_LEFT_OUT;   /* NaN/inf: no JSON form */
 }
 
 static hv_kind header_value(const amqp_field_value_t *v, hval *out)
@@ -87,11 +87,11 @@ static hv_kind header_value(const amqp_field_value_t *v, hval *out)
         out->u64 = v->value.u64;
         return HV_STRING;
     case AMQP_FIELD_KIND_F32:
-        return finite_or_null(v->value.f32);
+        return finite_or_out(v->value.f32);
     case AMQP_FIELD_KIND_F64:
-        return finite_or_null(v->value.f64);
+        return finite_or_out(v->value.f64);
     case AMQP_FIELD_KIND_DECIMAL:
-        return finite_or_null(v->value.decimal.value / pow(10.0, v->value.decimal.decimals));
+        return finite_or_out(v->value.decimal.value / pow(10.0, v->value.decimal.decimals));
     case AMQP_FIELD_KIND_UTF8:
     case AMQP_FIELD_KIND_BYTES:
         if (!clean_bytes(v->value.bytes.bytes, v->value.bytes.len))

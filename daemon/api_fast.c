@@ -9,29 +9,26 @@
  * the compact re-emission of `data` go to one growing arena per request,
  * and each event ends as one tbd_msg (three allocations).
  *
- * Equivalence with the general path (jansson's json_loadb) is kept by
- * declining what yajl would accept but jansson refuses: \u0000 (strings
- * holding NUL), escaped surrogates (lone ones are errors in jansson; pairs
- * are declined too, the general path handles them), integers outside int64,
- * reals that overflow, nesting deeper than MAX_DEPTH, vertical tab and form
- * feed between tokens (whitespace to yajl, not to JSON), anything after
- * the top-level value, and text that is not strict UTF-8 (yajl lets
- * overlong forms through: the body is checked whole with the validator the
- * WebSocket text frames use, and yajl's own check is then redundant). One difference is
- * kept on purpose: a `data` object with a duplicated key is passed on as it
- * came, where jansson keeps the last value only (both are the same JSON to
- * any reader that takes the last value, as JSON.parse and Python do). */
+ * Equivalence with the general path (jansson's json_loadb): yajl is laxer
+ * than jansson in places (UTF-8, \v and \f as whitespace, \u0000 and
+ * surrogate escapes, number ranges, a string left open after the value).
+ * json_scan.h's checks close those gaps, the same ones the AMQP consumer
+ * uses: tbd_json_prescan on the whole body first, tbd_json_number_ok on
+ * each number. Here a string holding NUL is declined too, as is nesting
+ * deeper than MAX_DEPTH and anything after the top-level value. One
+ * difference is kept on purpose: a `data` object with a duplicated key is
+ * passed on as it came, where jansson keeps the last value only (the same
+ * JSON to any reader that takes the last value, as JSON.parse and Python
+ * do). */
 #include "api_fast.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <yajl/yajl_parse.h>
 
-#include "ws_frame.h"
+#include "json_scan.h"
 
 #define MAX_DEPTH 512      /* jansson's own limit is 2048 */
 #define MAX_USERS 64       /* more: declined (duplicates are checked pairwise) */
@@ -252,8 +249,10 @@ static int member_scalar(fast *f, bool is_null, const unsigned char *s, size_t n
     return 1;
 }
 
-static int scalar(fast *f, bool is_null, const char *raw, const unsigned char *s, size_t n,
-                  bool is_str)
+/* A scalar anywhere: `raw` is its JSON text (null, literals, numbers),
+ * `s` a string's decoded bytes. */
+static int scalar(fast *f, bool is_null, const char *raw, size_t raw_len, const unsigned char *s,
+                  size_t n, bool is_str)
 {
     if (f->depth == 0 || (f->batch && f->depth == 1))
         return 0;                       /* top level or batch element: not an object */
@@ -262,7 +261,7 @@ static int scalar(fast *f, bool is_null, const char *raw, const unsigned char *s
         if (is_str)
             put_jstr(&f->a, (const char *)s, n);
         else
-            puts0(&f->a, raw);
+            put(&f->a, raw, raw_len);
         data_done(f);
         return !f->a.oom;
     }
@@ -288,41 +287,28 @@ static int scalar(fast *f, bool is_null, const char *raw, const unsigned char *s
 
 static int cb_null(void *ctx)
 {
-    return scalar(ctx, true, "null", NULL, 0, false);
+    return scalar(ctx, true, "null", 4, NULL, 0, false);
 }
 
 static int cb_bool(void *ctx, int v)
 {
-    return scalar(ctx, false, v ? "true" : "false", NULL, 0, false);
+    return scalar(ctx, false, v ? "true" : "false", v ? 4 : 5, NULL, 0, false);
 }
 
 /* Numbers are passed on as written, once checked to be numbers jansson
- * would take: integers within int64, reals that do not overflow. */
+ * would take (json_scan.h). */
 static int cb_number(void *ctx, const char *s, size_t n)
 {
-    char tmp[64];
-    if (n >= sizeof(tmp))
+    if (tbd_json_number_ok(s, n) != 1)
         return 0;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    errno = 0;
-    if (strpbrk(tmp, ".eE")) {
-        double d = strtod(tmp, NULL);
-        if (errno == ERANGE && isinf(d))
-            return 0;
-    } else {
-        (void)strtoll(tmp, NULL, 10);
-        if (errno == ERANGE)
-            return 0;
-    }
-    return scalar(ctx, false, tmp, NULL, 0, false);
+    return scalar(ctx, false, s, n, NULL, 0, false);
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t n)
 {
     if (memchr(s, '\0', n))
         return 0;
-    return scalar(ctx, false, NULL, s, n, true);
+    return scalar(ctx, false, NULL, 0, s, n, true);
 }
 
 static int open_container(fast *f, bool map)
@@ -600,23 +586,6 @@ static int build_event(fast *f)
 
 /* ---- entry -------------------------------------------------------------- */
 
-/* Text yajl reads differently from jansson, found before parsing: a \u
- * escape of a UTF-16 surrogate (\uD800-\uDFFF; see the top of this file),
- * and vertical tab or form feed, which yajl takes as whitespace and JSON
- * does not. An escaped backslash before "uD8.." is a false hit, which only
- * sends the body the general way. */
-static bool needs_general_path(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\v' || s[i] == '\f')
-            return true;
-        if (s[i] == '\\' && n - i >= 4 && s[i + 1] == 'u' && (s[i + 2] == 'd' || s[i + 2] == 'D') &&
-            s[i + 3] && strchr("89abcdefABCDEF", s[i + 3]))
-            return true;
-    }
-    return false;
-}
-
 static void now_iso8601(char buf[40])
 {
     struct timespec ts;
@@ -639,8 +608,7 @@ int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd
 {
     *out = NULL;
     *n = 0;
-    if (!body || len == 0 || needs_general_path(body, len) ||
-        !ws__utf8_valid((const uint8_t *)body, len))
+    if (!body || len == 0 || !tbd_json_prescan(body, len))
         return -1;
     fast *f = calloc(1, sizeof(*f));
     if (!f)

@@ -377,16 +377,27 @@ static int on_boolean(void *ctx, int v)
     return value_starts(ctx) >= 0;
 }
 
+bool tbd_json_prescan(const char *text, size_t len)
+{
+    return prescan((const unsigned char *)text, len);
+}
+
+int tbd_json_number_ok(const char *s, size_t n)
+{
+    if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n))
+        return int_fits(s, n);
+    int over = real_overflows(s, n);
+    return over < 0 ? -1 : !over;
+}
+
 static int on_number(void *ctx, const char *s, size_t n)
 {
     scan_ctx *c = ctx;
     if (value_starts(c) < 0)
         return 0;
-    if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n))
-        return int_fits(s, n);
-    int over = real_overflows(s, n);
-    c->enomem = over < 0;
-    return over == 0;
+    int ok = tbd_json_number_ok(s, n);
+    c->enomem = ok < 0;
+    return ok == 1;
 }
 
 static int on_string(void *ctx, const unsigned char *str, size_t n)

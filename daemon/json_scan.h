@@ -13,6 +13,7 @@
 #ifndef TBD_JSON_SCAN_H
 #define TBD_JSON_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* jansson's JSON_PARSER_MAX_DEPTH (jansson_config.h): the deepest value
@@ -40,5 +41,14 @@ void tbd_json_scanner_free(tbd_json_scanner *s);
  * or into the scanner, and is valid until the next scan. */
 tbd_json_kind tbd_json_scan(tbd_json_scanner *s, const char *text, size_t len,
                             const char **name, size_t *name_len);
+
+/* The checks above that need no parse, for other yajl users (api_fast.c):
+ * tbd_json_prescan is true if the text has none of the UTF-8, control
+ * character, escape and open-string problems; then, for each number yajl
+ * reports, tbd_json_number_ok is 1 if jansson would read it, 0 if not, -1
+ * on ENOMEM. With yajl's grammar, depth aside, they accept what jansson
+ * accepts. */
+bool tbd_json_prescan(const char *text, size_t len);
+int tbd_json_number_ok(const char *s, size_t n);
 
 #endif

@@ -147,6 +147,20 @@ static void declined(void **state)
     }
 }
 
+/* An escaped surrogate pair is one character, written as UTF-8 (as jansson
+ * writes it). */
+static void surrogate_pair(void **state)
+{
+    (void)state;
+    tbd_msg **m;
+    size_t n;
+    assert_int_equal(build(master_tok, "{\"name\":\"s\",\"data\":\"\\ud83d\\ude00\"}", &m, &n), 0);
+    char *body = payload(m[0]->v1);
+    assert_non_null(strstr(body, "\"data\":\"\xf0\x9f\x98\x80\"}"));
+    free(body);
+    tbd_api_fast_free(m, n);
+}
+
 static void permissions(void **state)
 {
     (void)state;
@@ -186,6 +200,7 @@ int main(void)
         cmocka_unit_test(user_event),
         cmocka_unit_test(batch_of_levels),
         cmocka_unit_test(declined),
+        cmocka_unit_test(surrogate_pair),
         cmocka_unit_test(permissions),
         cmocka_unit_test(deep_nesting_declined),
     };
