@@ -68,8 +68,10 @@ typedef struct b_daemon {
     char *log;
 } b_daemon;
 
+/* extra_set: NULL-terminated "KEY=VALUE" options (at most B_MAX_DAEMON_SET). */
+#define B_MAX_DAEMON_SET 8
 int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conns,
-                 int workers, const char *extra_set, bool verbose);
+                 int workers, const char *const *extra_set, bool verbose);
 /* SIGTERM then wait; returns the wait status, or -1 if it had to be killed. */
 int daemon_stop(b_daemon *d, double timeout_s);
 /* True while the process exists and has not exited (reaps it otherwise). */

@@ -78,7 +78,7 @@ static int free_port(void)
 }
 
 int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conns,
-                 int workers, const char *extra_set, bool verbose)
+                 int workers, const char *const *extra_set, bool verbose)
 {
     char tmpl[] = "/tmp/tenbus-bench.XXXXXX";
     if (!mkdtemp(tmpl)) {
@@ -125,14 +125,14 @@ int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conn
             dup2(lfd, 2);
             close(lfd);
         }
-        const char *argv[8];
+        const char *argv[4 + 2 * B_MAX_DAEMON_SET];
         int ac = 0;
         argv[ac++] = exe;
         argv[ac++] = "-c";
         argv[ac++] = conf;
-        if (extra_set) {
+        for (int i = 0; extra_set && extra_set[i]; i++) {
             argv[ac++] = "-o";
-            argv[ac++] = extra_set;
+            argv[ac++] = extra_set[i];
         }
         argv[ac] = NULL;
         execv(exe, (char *const *)argv);

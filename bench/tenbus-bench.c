@@ -76,7 +76,9 @@ typedef struct sample {
 
 static struct opts {
     const char *spawn, *url, *tokens, *publisher_token, *write_tokens;
-    const char *json, *plot, *perf, *subscribe, *event_name, *daemon_set;
+    const char *json, *plot, *perf, *subscribe, *event_name;
+    const char *daemon_set[B_MAX_DAEMON_SET + 1]; /* NULL-terminated */
+    int n_daemon_set;
     uint32_t sessions, tenants, batch, http_conns, concurrency, src_per_addr, payload;
     uint64_t window;           /* 0 = 100 per session (see --help) */
     int scenario, daemon_workers;
@@ -1125,7 +1127,7 @@ static void usage(FILE *out)
 "                        config in /tmp/tenbus-bench.XXXXXX; its RSS and CPU time\n"
 "                        are read from /proc\n"
 "  --daemon-workers N    tenbus.workers of the spawned daemon (default 0 = cores)\n"
-"  --daemon-set K=V      one more -o KEY=VALUE for the spawned daemon\n"
+"  --daemon-set K=V      one more -o KEY=VALUE for the spawned daemon (repeatable)\n"
 "  --publish-amqp        publish straight to RabbitMQ (127.0.0.1:5672, guest, exchange\n"
 "                        wazo-headers, typed headers as a Wazo service does) instead of\n"
 "                        the HTTP API; with --daemon-set tenbus.bus_backend=rabbitmq this\n"
@@ -1278,7 +1280,11 @@ static void parse_args(int argc, char **argv)
         case O_PLOT: O.plot = optarg; break;
         case O_PERF: O.perf = optarg; break;
         case O_DW: O.daemon_workers = (int)parse_num(name, optarg, 0, 256); break;
-        case O_DSET: O.daemon_set = optarg; break;
+        case O_DSET:
+            if (O.n_daemon_set == B_MAX_DAEMON_SET)
+                die("at most %d --daemon-set", B_MAX_DAEMON_SET);
+            O.daemon_set[O.n_daemon_set++] = optarg;
+            break;
         case O_AMQP: O.amqp = true; break;
         case O_VERB: O.verbose = true; break;
         case O_KEEP: O.keep = true; break;
