@@ -39,6 +39,8 @@ run idle15k --sessions 15000 --scenario idle
 run bcflat --sessions 10000 --tenants 1 --scenario broadcast --duration 10
 half=$(median 'd["publish"]["events_per_s"] / 2' bcflat)
 run bchalf --sessions 10000 --tenants 1 --scenario broadcast --duration 10 --rate "$half"
+# The latency floor: events far apart, so none waits behind another.
+run bclow --sessions 10000 --tenants 1 --scenario broadcast --duration 10 --rate 20
 run uni15k --sessions 15000 --tenants 100 --scenario unicast --duration 10
 run uni1k --sessions 1000 --tenants 100 --scenario unicast --duration 10
 run cost1k --sessions 1000 --tenants 100 --scenario unicast --rate 10000 --duration 10
@@ -53,6 +55,9 @@ if scripts/rabbitmq.sh status >/dev/null 2>&1; then
     # consumes and delivers.
     run amqp15k --sessions 15000 --tenants 100 --scenario unicast --rate 10000 --duration 10 \
         --daemon-set tenbus.bus_backend=rabbitmq --publish-amqp
+    # Flat out through the broker: as much as it delivers, 20,000 in flight.
+    run amqpflat --sessions 15000 --tenants 100 --scenario unicast --duration 10 \
+        --daemon-set tenbus.bus_backend=rabbitmq --publish-amqp --window 20000
 fi
 
 python3 - "$OUT" <<'PY'
@@ -73,12 +78,14 @@ line("broadcast 10k flat out: deliveries/s", "bcflat", lambda d: d[P]["deliverie
 line("broadcast 10k flat out: p99", "bcflat", lambda d: d[L]["p99"], "ms", "{:.1f}")
 line("broadcast 10k at half: deliveries/s", "bchalf", lambda d: d[P]["deliveries_per_s"], "/s")
 line("broadcast 10k at half: p99", "bchalf", lambda d: d[L]["p99"], "ms", "{:.1f}")
+line("broadcast 10k at 20 events/s: p50", "bclow", lambda d: d[L]["p50"], "ms", "{:.1f}")
+line("broadcast 10k at 20 events/s: p99", "bclow", lambda d: d[L]["p99"], "ms", "{:.1f}")
 line("unicast 15k/100 flat out: events/s", "uni15k", lambda d: d[P]["events_per_s"], "/s")
 line("unicast 1k/100 flat out: events/s", "uni1k", lambda d: d[P]["events_per_s"], "/s")
 line("unicast 10k/s, 1k sessions: daemon us/event", "cost1k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
 line("unicast 10k/s, 15k sessions: daemon us/event", "cost15k", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
 import os
-names = ["bcflat", "bchalf", "uni15k", "uni1k", "cost1k", "cost15k"]
+names = ["bcflat", "bchalf", "bclow", "uni15k", "uni1k", "cost1k", "cost15k"]
 if os.path.exists(f"{out}/rmq15k3.json"):
     names.append("rmq15k")
     line("rabbitmq unicast 10k/s, 15k sessions: p99", "rmq15k", lambda d: d[L]["p99"], "ms", "{:.2f}")
@@ -88,6 +95,11 @@ if os.path.exists(f"{out}/amqp15k3.json"):
     names.append("amqp15k")
     line("amqp-published unicast 10k/s, 15k sessions: p99", "amqp15k", lambda d: d[L]["p99"], "ms", "{:.2f}")
     line("amqp-published unicast 10k/s: daemon cores", "amqp15k", lambda d: d[C]["daemon_s"] / d[P]["seconds"], "cores", "{:.2f}")
+if os.path.exists(f"{out}/amqpflat3.json"):
+    names.append("amqpflat")
+    line("amqp-published flat out: events/s", "amqpflat", lambda d: d[P]["events_per_s"], "/s")
+    line("amqp-published flat out: daemon cores", "amqpflat", lambda d: d[C]["daemon_s"] / d[P]["seconds"], "cores", "{:.2f}")
+    line("amqp-published flat out: daemon us/event", "amqpflat", lambda d: d[C]["daemon_us_per_event"], "us", "{:.1f}")
 bad = 0
 for name in names:
     for d in load(name):
