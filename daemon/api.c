@@ -37,7 +37,7 @@ static int fail(api_err *e, int status, const char *error, const char *field, co
     return -1;
 }
 
-bool tbd_api_is_master(const tbd_api_ctx *ctx)
+static bool is_master(const tbd_api_ctx *ctx)
 {
     const char *m = ctx->master_tenant;
     return m && ctx->tok->tenant_uuid && strcmp(m, ctx->tok->tenant_uuid) == 0;
@@ -56,7 +56,7 @@ static int opt_string(const json_t *o, const char *key, const char **out, api_er
     return 0;
 }
 
-int tbd_api_parse_level(const char *s, tb_level *out)
+static int parse_level(const char *s, tb_level *out)
 {
     static const struct { const char *name; tb_level level; } levels[] = {
         {"service", TB_LEVEL_SERVICE}, {"tenant", TB_LEVEL_TENANT}, {"user", TB_LEVEL_USER},
@@ -70,10 +70,48 @@ int tbd_api_parse_level(const char *s, tb_level *out)
     return -1;
 }
 
+int tbd_api_event_level(const char *level_s, bool has_users, const char *tenant, const char *user,
+                        const char *rkey, const char *rfmt, tb_level *level, api_err *e)
+{
+    if (level_s) {
+        if (parse_level(level_s, level) < 0)
+            return fail(e, 400, "invalid_event", "level",
+                        "must be one of service, tenant, user, multi_user");
+    } else {
+        *level = has_users ? TB_LEVEL_MULTI_USER : user ? TB_LEVEL_USER
+                 : tenant ? TB_LEVEL_TENANT : TB_LEVEL_SERVICE;
+    }
+    if (*level == TB_LEVEL_MULTI_USER && !has_users)
+        return fail(e, 400, "invalid_event", "user_uuids", "a multi_user event needs a list of user uuids");
+    if (rkey && rfmt)
+        return fail(e, 400, "invalid_event", "routing_key", "give routing_key or routing_key_fmt, not both");
+    if (rkey && strpbrk(rkey, "{}"))
+        return fail(e, 400, "invalid_event", "routing_key", "a literal routing key cannot contain braces");
+    return 0;
+}
+
+/* The token must grant tenbus.publish.<name>, and outside the master tenant
+ * may only address its own tenant. */
+int tbd_api_may_publish(const tbd_api_ctx *ctx, const char *name, tb_level level,
+                        const char *tenant, api_err *e)
+{
+    const tbd_token *tok = ctx->tok;
+    char perm[512];
+    snprintf(perm, sizeof(perm), PUBLISH_ACL_PREFIX "%s", name);
+    if (!tbd_token_grants(tok, perm))
+        return fail(e, 403, "forbidden", "name", "the token does not grant tenbus.publish.<name>");
+    if (!is_master(ctx)) {
+        if (level == TB_LEVEL_SERVICE)
+            return fail(e, 403, "forbidden", "level", "service events need a master-tenant token");
+        if (tenant && (!tok->tenant_uuid || strcmp(tenant, tok->tenant_uuid) != 0))
+            return fail(e, 403, "forbidden", "tenant_uuid", "the token may only publish to its own tenant");
+    }
+    return 0;
+}
+
 /* Validates one event object of POST /api/events and builds it. */
 static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, api_err *e)
 {
-    const tbd_token *tok = ctx->tok;
     if (!json_is_object(o))
         return fail(e, 400, "invalid_event", NULL, "an event must be a JSON object");
     const char *name, *level_s, *tenant, *user, *rkey, *rfmt;
@@ -98,20 +136,8 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     }
 
     tb_level level;
-    if (level_s) {
-        if (tbd_api_parse_level(level_s, &level) < 0)
-            return fail(e, 400, "invalid_event", "level",
-                        "must be one of service, tenant, user, multi_user");
-    } else {
-        level = users ? TB_LEVEL_MULTI_USER : user ? TB_LEVEL_USER
-                : tenant ? TB_LEVEL_TENANT : TB_LEVEL_SERVICE;
-    }
-    if (level == TB_LEVEL_MULTI_USER && !users)
-        return fail(e, 400, "invalid_event", "user_uuids", "a multi_user event needs a list of user uuids");
-    if (rkey && rfmt)
-        return fail(e, 400, "invalid_event", "routing_key", "give routing_key or routing_key_fmt, not both");
-    if (rkey && strpbrk(rkey, "{}"))
-        return fail(e, 400, "invalid_event", "routing_key", "a literal routing key cannot contain braces");
+    if (tbd_api_event_level(level_s, users != NULL, tenant, user, rkey, rfmt, &level, e) < 0)
+        return -1;
 
     const json_t *acl = json_object_get(o, "required_acl");
     if (acl && !json_is_string(acl) && !json_is_null(acl))
@@ -122,19 +148,8 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     if (json_is_null(headers))
         headers = NULL;
 
-    /* Publish permission before building: the token must grant
-     * tenbus.publish.<name>, and outside the master tenant may only address
-     * its own tenant. */
-    char perm[512];
-    snprintf(perm, sizeof(perm), PUBLISH_ACL_PREFIX "%s", name);
-    if (!tbd_token_grants(tok, perm))
-        return fail(e, 403, "forbidden", "name", "the token does not grant tenbus.publish.<name>");
-    if (!tbd_api_is_master(ctx)) {
-        if (level == TB_LEVEL_SERVICE)
-            return fail(e, 403, "forbidden", "level", "service events need a master-tenant token");
-        if (tenant && (!tok->tenant_uuid || strcmp(tenant, tok->tenant_uuid) != 0))
-            return fail(e, 403, "forbidden", "tenant_uuid", "the token may only publish to its own tenant");
-    }
+    if (tbd_api_may_publish(ctx, name, level, tenant, e) < 0)
+        return -1;
 
     const char **extra = NULL, **ulist = NULL;
     size_t n_extra = headers ? json_object_size(headers) : 0;
@@ -292,7 +307,7 @@ static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req
 
 int tbd_api_raw_allowed(const tbd_api_ctx *ctx, api_err *e)
 {
-    if (!tbd_api_is_master(ctx) || !tbd_token_grants(ctx->tok, PUBLISH_RAW_ACL))
+    if (!is_master(ctx) || !tbd_token_grants(ctx->tok, PUBLISH_RAW_ACL))
         return fail(e, 403, "forbidden", NULL, "needs a master-tenant token granting " PUBLISH_RAW_ACL);
     return 0;
 }

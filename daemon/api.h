@@ -25,10 +25,16 @@ typedef struct tbd_api_ctx {
     const char *stack_uuid;     /* origin_uuid of built events, may be NULL */
 } tbd_api_ctx;
 
-/* True if the caller's token is of the master tenant. */
-bool tbd_api_is_master(const tbd_api_ctx *ctx);
-/* An event's "level" member: 0 with *out, or -1 if unknown. */
-int tbd_api_parse_level(const char *s, tb_level *out);
+/* The checks both publish paths make of one event (api.c, api_fast.c).
+ * The level, given (`level_s`) or inferred from which addressing members
+ * are there, and the shape rules that go with it: 0 with *level, or -1
+ * with *e (400). */
+int tbd_api_event_level(const char *level_s, bool has_users, const char *tenant, const char *user,
+                        const char *rkey, const char *rfmt, tb_level *level, tbd_api_err *e);
+/* May the caller publish `name` at `level` to `tenant` (NULL: none given)?
+ * 0, or -1 with *e (403). */
+int tbd_api_may_publish(const tbd_api_ctx *ctx, const char *name, tb_level level,
+                        const char *tenant, tbd_api_err *e);
 
 /* Parses a request body. Returns a new reference, or NULL with *e set
  * (400 invalid_json, also for an empty body). */

@@ -25,7 +25,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <yajl/yajl_parse.h>
 
 #include "json_scan.h"
@@ -114,13 +113,12 @@ static void put_jstr(arena *a, const char *s, size_t n)
     putc1(a, '"');
 }
 
-/* "<pre><s escaped><post>", where pre and post need no escaping. */
-static void put_jstr3(arena *a, const char *pre, const char *s, const char *post)
+/* "<pre><s escaped>", where pre needs no escaping. */
+static void put_jstr_pre(arena *a, const char *pre, const char *s)
 {
     putc1(a, '"');
     puts0(a, pre);
     put_esc(a, s, strlen(s));
-    puts0(a, post);
     putc1(a, '"');
 }
 
@@ -146,12 +144,12 @@ typedef struct fast {
     const tbd_api_ctx *ctx;
     arena a;                  /* strings and data of the current request */
     arena body;               /* one event's bus body, reused */
+    arena acl;                /* one event's default required ACL, reused */
     size_t *uoffs;
     size_t n_uoffs, cap_uoffs;
     tbd_msg **msgs;
     size_t n_msgs, cap_msgs;
-    char ts[40];              /* one timestamp for the request's events */
-    size_t granted_off;       /* last name found granted (arena offset), NONE */
+    char ts[TB_TIMESTAMP_SIZE]; /* one timestamp for the request's events */
     int depth;                /* containers open */
     int ev_depth;             /* depth inside an event object (1 or 2), 0 outside */
     bool batch, seen_top, top_done;
@@ -431,21 +429,6 @@ static bool nonempty(const char *s)
     return s && *s;
 }
 
-/* The publish permission, remembered for the last name granted (a batch
- * usually repeats one name). */
-static bool may_publish(fast *f, const char *name)
-{
-    if (f->granted_off != NONE && strcmp(at(f, f->granted_off), name) == 0)
-        return true;
-    char perm[512];
-    if ((size_t)snprintf(perm, sizeof(perm), "tenbus.publish.%s", name) >= sizeof(perm))
-        return false;                   /* the general path decides on a truncated one */
-    if (!tbd_token_grants(f->ctx->tok, perm))
-        return false;
-    f->granted_off = (size_t)(name - f->a.p);
-    return true;
-}
-
 static void put_member(arena *b, const char *key, const char *value)
 {
     putc1(b, ',');
@@ -462,31 +445,15 @@ static int build_event(fast *f)
     const fev *e = &f->ev;
     const char *name = at(f, e->name), *level_s = at(f, e->level), *tenant = at(f, e->tenant);
     const char *user = at(f, e->user), *rkey = at(f, e->rkey);
-    if (!nonempty(name) || f->a.oom)
-        return -1;
+    /* The general path's checks; its answers when they fail. */
+    tbd_api_err err;
     tb_level level;
-    if (level_s) {
-        if (tbd_api_parse_level(level_s, &level) < 0)
-            return -1;
-    } else {
-        level = e->users_given ? TB_LEVEL_MULTI_USER : user ? TB_LEVEL_USER
-              : tenant ? TB_LEVEL_TENANT : TB_LEVEL_SERVICE;
-    }
-    if (level == TB_LEVEL_MULTI_USER && !e->users_given)
+    if (!nonempty(name) || f->a.oom ||
+        tbd_api_event_level(level_s, e->users_given, tenant, user, rkey, NULL, &level, &err) < 0 ||
+        tbd_api_may_publish(f->ctx, name, level, tenant, &err) < 0)
         return -1;
-    if (rkey && strpbrk(rkey, "{}"))
-        return -1;
-    if (!may_publish(f, name))
-        return -1;
-    if (!tbd_api_is_master(f->ctx)) {
-        if (level == TB_LEVEL_SERVICE)
-            return -1;
-        if (tenant && (!f->ctx->tok->tenant_uuid || strcmp(tenant, f->ctx->tok->tenant_uuid) != 0))
-            return -1;
-    }
-    if (level != TB_LEVEL_SERVICE && !nonempty(tenant))
-        return -1;
-    if (level == TB_LEVEL_USER && !nonempty(user))
+    /* tb_event_new's addressing rule. */
+    if ((level != TB_LEVEL_SERVICE && !nonempty(tenant)) || (level == TB_LEVEL_USER && !nonempty(user)))
         return -1;
 
     /* Users named by the event, without repeats (a header object has each
@@ -523,7 +490,7 @@ static int build_event(fast *f)
     put_member(b, "origin_uuid", f->ctx->stack_uuid);
     put_member(b, "timestamp", f->ts);
     puts0(b, ",\"required_access\":");
-    put_jstr3(b, "event.", name, "");
+    put_jstr_pre(b, "event.", name);
     /* The default ACL is events.<routing key>, the key being the literal
      * one or the name. */
     const char *acl_of = rkey ? rkey : name;
@@ -531,7 +498,7 @@ static int build_event(fast *f)
         put_member(b, "required_acl", at(f, e->acl));
     } else {
         puts0(b, ",\"required_acl\":");
-        put_jstr3(b, "events.", acl_of, "");
+        put_jstr_pre(b, "events.", acl_of);
     }
     if (level != TB_LEVEL_SERVICE)
         put_member(b, "tenant_uuid", tenant);
@@ -539,7 +506,7 @@ static int build_event(fast *f)
         puts0(b, ",\"user_uuid:*\":true");
     for (size_t i = 0; i < n_users; i++) {
         putc1(b, ',');
-        put_jstr3(b, "user_uuid:", users[i], "");
+        put_jstr_pre(b, "user_uuid:", users[i]);
         puts0(b, ":true");
     }
     puts0(b, ",\"data\":");
@@ -552,14 +519,15 @@ static int build_event(fast *f)
         return -1;
 
     /* The message keeps the ACL unescaped. */
-    char *acl_buf = NULL;
     const char *acl = at(f, e->acl);
     if (!e->acl_given) {
-        size_t n = strlen("events.") + strlen(acl_of) + 1;
-        if (!(acl_buf = malloc(n)))
+        f->acl.len = 0;
+        puts0(&f->acl, "events.");
+        puts0(&f->acl, acl_of);
+        putc1(&f->acl, '\0');
+        if (f->acl.oom)
             return -1;
-        snprintf(acl_buf, n, "events.%s", acl_of);
-        acl = acl_buf;
+        acl = f->acl.p;
     }
     tbd_msg_fields mf = {
         .name = name, .origin_ok = f->ctx->stack_uuid != NULL, .has_acl = true,
@@ -567,7 +535,6 @@ static int build_event(fast *f)
         .all_users = level == TB_LEVEL_TENANT, .user_uuids = users, .n_users = n_users,
     };
     tbd_msg *m = tbd_msg_new_fields(&mf, b->p, b->len);
-    free(acl_buf);
     if (!m)
         return -1;
     if (f->n_msgs == f->cap_msgs) {
@@ -585,16 +552,6 @@ static int build_event(fast *f)
 }
 
 /* ---- entry -------------------------------------------------------------- */
-
-static void now_iso8601(char buf[40])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 40 - n, ".%06ld+00:00", ts.tv_nsec / 1000);
-}
 
 void tbd_api_fast_free(tbd_msg **m, size_t n)
 {
@@ -614,8 +571,7 @@ int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd
     if (!f)
         return -1;
     f->ctx = ctx;
-    f->granted_off = NONE;
-    now_iso8601(f->ts);
+    tb_timestamp_now(f->ts);
     int rc = -1;
     yajl_handle h = yajl_alloc(&callbacks, NULL, f);
     if (h)
@@ -639,6 +595,7 @@ int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd
     }
     free(f->a.p);
     free(f->body.p);
+    free(f->acl.p);
     free(f->uoffs);
     free(f);
     return rc;

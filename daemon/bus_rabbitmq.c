@@ -457,16 +457,24 @@ static tbd_msg *handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
     return m;
 }
 
-/* Hands the consumed messages to the workers. */
-static void handoff(bus_rmq *r)
+/* Forgets the consumed messages, handing them to the workers first unless
+ * they are going away. */
+static void release_pending(bus_rmq *r, bool to_workers)
 {
     if (!r->n_pend)
         return;
-    tbd_server_dispatch_batch(r->srv, r->pend, r->n_pend);
+    if (to_workers) {
+        tbd_server_dispatch_batch(r->srv, r->pend, r->n_pend);
+        r->last_handoff = uv_hrtime();
+    }
     for (size_t i = 0; i < r->n_pend; i++)
         tbd_msg_unref(r->pend[i]);
     r->n_pend = 0;
-    r->last_handoff = uv_hrtime();
+}
+
+static void handoff(bus_rmq *r)
+{
+    release_pending(r, true);
 }
 
 /* Nanoseconds until the pending messages are due (0: now). Hand-offs are
@@ -620,10 +628,7 @@ static void serve(bus_rmq *r)
         if (ppoll(pfd, 2, &ts, NULL) > 0 && (pfd[1].revents & POLLIN))
             drain_wake(r);
     }
-    /* Stopping: the workers are going away too. */
-    for (size_t i = 0; i < r->n_pend; i++)
-        tbd_msg_unref(r->pend[i]);
-    r->n_pend = 0;
+    release_pending(r, false);   /* stopping: the workers are going away too */
 }
 
 static void graceful_close(bus_rmq *r)

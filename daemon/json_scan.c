@@ -50,30 +50,9 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-/* ---- prescan: what jansson refuses and yajl does not, before parsing ---- */
+#include "ws_frame.h"   /* ws__utf8_valid: RFC 3629, as strict as jansson */
 
-/* Length of the UTF-8 sequence starting at p (p[0] >= 0x80) if it is valid
- * RFC 3629 (no overlong, no surrogate, at most U+10FFFF), else 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-#define CONT(i) (n > (i) && (p[i] & 0xC0) == 0x80)
-    unsigned char c = p[0];
-    if (c >= 0xC2 && c <= 0xDF)
-        return CONT(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (!CONT(1) || !CONT(2) || (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (!CONT(1) || !CONT(2) || !CONT(3) || (c == 0xF0 && p[1] < 0x90) ||
-            (c == 0xF4 && p[1] > 0x8F))
-            return 0;
-        return 4;
-    }
-    return 0;
-#undef CONT
-}
+/* ---- prescan: what jansson refuses and yajl does not, before parsing ---- */
 
 /* The value of 4 hex digits at p, or -1. */
 static long hex4(const unsigned char *p)
@@ -146,6 +125,10 @@ static unsigned quote_parity(uint64_t w)
  * their count is even; with an open trailing string it is odd. */
 static bool prescan(const unsigned char *p, size_t n)
 {
+    /* UTF-8 first, whole, with the validator of WebSocket text frames;
+     * below, bytes >= 0x80 then only need skipping. */
+    if (!ws__utf8_valid(p, n))
+        return false;
     size_t i = 0;
     unsigned quotes = 0;   /* parity of the unescaped '"' seen */
     while (i < n) {
@@ -160,9 +143,7 @@ static bool prescan(const unsigned char *p, size_t n)
         }
         unsigned char c = p[i];
         size_t k = 1;
-        if (c >= 0x80)
-            k = utf8_seq(p + i, n - i);
-        else if (c == '\\')
+        if (c == '\\')
             k = escape_len(p + i, n - i);   /* an escaped '"' is skipped here */
         else if (c == '"')
             quotes ^= 1;

@@ -259,10 +259,9 @@ static tb_err set_user_flag(json_t *headers, const char *uuid)
     return rc;
 }
 
-/* ISO 8601 in UTC with microseconds, as Python's
- * datetime.now(timezone.utc).isoformat() writes it (which drops ".000000"
- * when the microseconds are zero; we always write them, parsers accept both). */
-static void now_iso8601(char buf[40])
+/* Python's isoformat() drops ".000000" when the microseconds are zero; we
+ * always write them, parsers accept both. */
+void tb_timestamp_now(char buf[TB_TIMESTAMP_SIZE])
 {
     struct timespec ts;
     struct tm tm;
@@ -270,8 +269,8 @@ static void now_iso8601(char buf[40])
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 40 - n, ".%06ld+00:00", ts.tv_nsec / 1000);
+    n = strftime(buf, TB_TIMESTAMP_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, TB_TIMESTAMP_SIZE - n, ".%06ld+00:00", ts.tv_nsec / 1000);
 }
 
 static bool nonempty(const char *s)
@@ -319,7 +318,7 @@ static tb_err build_headers(tb_event *ev, const tb_event_type *type, const tb_ev
 {
     json_t *h = ev->headers;
     struct sbuf access = {0};
-    char ts[40];
+    char ts[TB_TIMESTAMP_SIZE];
     tb_err rc;
 
     sb_adds(&access, "event.");
@@ -328,7 +327,7 @@ static tb_err build_headers(tb_event *ev, const tb_event_type *type, const tb_ev
         free(access.p);
         return TB_ENOMEM;
     }
-    now_iso8601(ts);
+    tb_timestamp_now(ts);
     if ((rc = set_str(h, "name", ev->name)) != TB_OK ||
         (rc = origin_uuid ? set_str(h, "origin_uuid", origin_uuid)
                           : set_new(h, "origin_uuid", json_null())) != TB_OK ||

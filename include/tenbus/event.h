@@ -91,6 +91,12 @@ TB_EXTERN tb_err tb_event_set_required_acl(tb_event *ev, const char *acl);
  * untouched. Errors: TB_EINVAL, TB_ENOFIELD, TB_EFORMAT, TB_ENOMEM. */
 TB_EXTERN tb_err tb_format_routing_key(const char *fmt, const json_t *fields, char **out);
 
+/* The current time as the `timestamp` header writes it: ISO 8601 in UTC
+ * with microseconds, "2026-11-25T20:31:26.057365+00:00" (Python's
+ * datetime.now(timezone.utc).isoformat(), which wazo publishers use). */
+#define TB_TIMESTAMP_SIZE 40
+TB_EXTERN void tb_timestamp_now(char out[TB_TIMESTAMP_SIZE]);
+
 /* Escapes one value for a routing key; returns a new malloc'd string or NULL. */
 TB_EXTERN char *tb_escape_key_word(const char *s);
 

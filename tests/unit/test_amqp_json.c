@@ -11,28 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqp_fields.h"
 #include "amqp_json.h"
 
 static amqp_table_entry_t entry(const char *key, amqp_field_value_t v)
 {
     amqp_table_entry_t e = {.key = amqp_cstring_bytes(key), .value = v};
     return e;
-}
-
-static amqp_field_value_t fv(char kind)
-{
-    amqp_field_value_t v;
-    memset(&v, 0, sizeof(v));
-    v.kind = (uint8_t)kind;
-    return v;
-}
-
-static amqp_field_value_t fstr(char kind, const char *s, size_t len)
-{
-    amqp_field_value_t v = fv(kind);
-    v.value.bytes.bytes = (void *)s;
-    v.value.bytes.len = len;
-    return v;
 }
 
 static void assert_json_eq(json_t *got, const char *want_text)
@@ -69,14 +54,14 @@ static void every_kind_to_json(void **state)
     v = fv(AMQP_FIELD_KIND_F64); v.value.f64 = NAN; e[n++] = entry("nan", v);
     v = fv(AMQP_FIELD_KIND_DECIMAL); v.value.decimal.decimals = 2; v.value.decimal.value = 314;
     e[n++] = entry("dec", v);
-    e[n++] = entry("s", fstr(AMQP_FIELD_KIND_UTF8, "caf\xc3\xa9", 5));
-    e[n++] = entry("x", fstr(AMQP_FIELD_KIND_BYTES, "bytes", 5));
-    e[n++] = entry("empty", fstr(AMQP_FIELD_KIND_UTF8, NULL, 0));
+    e[n++] = entry("s", fbytes(AMQP_FIELD_KIND_UTF8, "caf\xc3\xa9", 5));
+    e[n++] = entry("x", fbytes(AMQP_FIELD_KIND_BYTES, "bytes", 5));
+    e[n++] = entry("empty", fbytes(AMQP_FIELD_KIND_UTF8, NULL, 0));
     e[n++] = entry("void", fv(AMQP_FIELD_KIND_VOID));
-    amqp_table_entry_t inner[1] = {entry("k", fstr(AMQP_FIELD_KIND_UTF8, "v", 1))};
+    amqp_table_entry_t inner[1] = {entry("k", fbytes(AMQP_FIELD_KIND_UTF8, "v", 1))};
     v = fv(AMQP_FIELD_KIND_TABLE); v.value.table.num_entries = 1; v.value.table.entries = inner;
     e[n++] = entry("t", v);
-    amqp_field_value_t arr[3] = {fv(AMQP_FIELD_KIND_I32), fstr(AMQP_FIELD_KIND_UTF8, "\xff", 1),
+    amqp_field_value_t arr[3] = {fv(AMQP_FIELD_KIND_I32), fbytes(AMQP_FIELD_KIND_UTF8, "\xff", 1),
                                  fv(AMQP_FIELD_KIND_VOID)};
     arr[0].value.i32 = 7;
     v = fv(AMQP_FIELD_KIND_ARRAY); v.value.array.num_entries = 3; v.value.array.entries = arr;
@@ -101,16 +86,16 @@ static void unrepresentable_entries_left_out(void **state)
 {
     (void)state;
     amqp_table_entry_t e[6];
-    e[0] = entry("required_acl", fstr(AMQP_FIELD_KIND_BYTES, "\xff\xfe", 2));
-    e[1] = entry("tenant_uuid", fstr(AMQP_FIELD_KIND_UTF8, "t1\0t2", 5));
+    e[0] = entry("required_acl", fbytes(AMQP_FIELD_KIND_BYTES, "\xff\xfe", 2));
+    e[1] = entry("tenant_uuid", fbytes(AMQP_FIELD_KIND_UTF8, "t1\0t2", 5));
     e[2].key.bytes = "bad\xffkey";
     e[2].key.len = 7;
-    e[2].value = fstr(AMQP_FIELD_KIND_UTF8, "v", 1);
+    e[2].value = fbytes(AMQP_FIELD_KIND_UTF8, "v", 1);
     e[3].key.bytes = "nul\0key";
     e[3].key.len = 7;
-    e[3].value = fstr(AMQP_FIELD_KIND_UTF8, "v", 1);
+    e[3].value = fbytes(AMQP_FIELD_KIND_UTF8, "v", 1);
     e[4] = entry("weird", fv('?'));
-    e[5] = entry("name", fstr(AMQP_FIELD_KIND_UTF8, "ok", 2));
+    e[5] = entry("name", fbytes(AMQP_FIELD_KIND_UTF8, "ok", 2));
     amqp_table_t t = {.num_entries = 6, .entries = e};
     json_t *j = tbd_amqp_table_to_json(&t);
     assert_json_eq(j, "{\"name\": \"ok\"}");
@@ -120,8 +105,8 @@ static void unrepresentable_entries_left_out(void **state)
 static void duplicate_keys_last_wins(void **state)
 {
     (void)state;
-    amqp_table_entry_t e[2] = {entry("name", fstr(AMQP_FIELD_KIND_UTF8, "a", 1)),
-                               entry("name", fstr(AMQP_FIELD_KIND_UTF8, "b", 1))};
+    amqp_table_entry_t e[2] = {entry("name", fbytes(AMQP_FIELD_KIND_UTF8, "a", 1)),
+                               entry("name", fbytes(AMQP_FIELD_KIND_UTF8, "b", 1))};
     amqp_table_t t = {.num_entries = 2, .entries = e};
     json_t *j = tbd_amqp_table_to_json(&t);
     assert_json_eq(j, "{\"name\": \"b\"}");
@@ -139,7 +124,7 @@ static void too_deep_left_out(void **state)
         v.value.table.entries = i + 1 < N ? &e[i + 1] : NULL;
         e[i] = entry("d", v);
     }
-    amqp_table_entry_t top[2] = {e[0], entry("name", fstr(AMQP_FIELD_KIND_UTF8, "n", 1))};
+    amqp_table_entry_t top[2] = {e[0], entry("name", fbytes(AMQP_FIELD_KIND_UTF8, "n", 1))};
     amqp_table_t t = {.num_entries = 2, .entries = top};
     json_t *j = tbd_amqp_table_to_json(&t);
     assert_non_null(j);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../fuzz/amqp_oracle.h"
+#include "amqp_fields.h"
 #include "amqp_msg.h"
 #include "json_scan.h"
 
@@ -28,22 +29,6 @@ typedef struct tbl {
     amqp_table_entry_t e[64];
     amqp_table_t t;
 } tbl;
-
-static amqp_field_value_t fv(char kind)
-{
-    amqp_field_value_t v;
-    memset(&v, 0, sizeof(v));
-    v.kind = (uint8_t)kind;
-    return v;
-}
-
-static amqp_field_value_t fbytes(char kind, const char *s, size_t len)
-{
-    amqp_field_value_t v = fv(kind);
-    v.value.bytes.bytes = (void *)s;
-    v.value.bytes.len = len;
-    return v;
-}
 
 static amqp_field_value_t fstr(const char *s)
 {
