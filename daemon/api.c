@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "api_fast.h"
+#include "console.h"
 #include "http_conn.h"
 #include "log.h"
 #include "server.h"
@@ -399,6 +400,8 @@ void tbd_api_handle(tbd_conn *c, const tbd_http_req *req)
     bool status = strcmp(req->path, "/status") == 0;
     bool metrics = strcmp(req->path, "/metrics") == 0;
     api_err e = {0};
+    if (!publish && !status && !metrics && tbd_console_path(req->path) && tbd_console_handle(c, req))
+        return;
     if (!publish && !status && !metrics) {
         fail(&e, 404, "not_found", NULL, "no such resource");
         reply_err(c, &e, -1);

@@ -206,6 +206,9 @@ void tbd_http_free(tbd_conn *c);
 /* Consumes bytes; returns how many it used, or -1 after closing the conn. */
 ssize_t tbd_http_feed(tbd_conn *c, uint8_t *data, size_t len);
 void tbd_http_respond(tbd_conn *c, int status, const char *ctype, const char *body, size_t len);
+/* As tbd_http_respond, plus `extra` header lines (each ending in CRLF; may be NULL). */
+void tbd_http_respond_ex(tbd_conn *c, int status, const char *ctype, const char *extra,
+                         const char *body, size_t len);
 void tbd_http_respond_json(tbd_conn *c, int status, json_t *body); /* steals body */
 void tbd_http_request_done(tbd_conn *c);   /* response written: go on with the next request */
 

@@ -26,6 +26,9 @@ Publish an event to alice (she receives it):
 Publish one to globex (alice does not receive it):
   $B/tenbus publish --token demo-service --name chat_message --tenant 22222222-2222-4222-8222-222222222222 \\
       --data '{"text":"globex only"}'
+Or watch and publish in the browser console:
+  http://127.0.0.1:9502/console?token=demo-alice&start=1
+
 Or with curl:
   curl -H 'X-Auth-Token: demo-service' -d '{"name":"ping","tenant_uuid":"11111111-1111-4111-8111-111111111111"}' \\
       http://127.0.0.1:9502/api/events

@@ -26,6 +26,13 @@ if command -v npm >/dev/null 2>&1; then
     echo "== npm ci (tests/sdk)"
     timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
     export TENBUS_SDK=1
+    # The browser console in Debian's Chromium (playwright-core, tests/console).
+    if [ -x /usr/bin/chromium ]; then
+        echo "== npm ci (tests/console)"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --prefix tests/console --no-audit \
+            --no-fund --prefer-offline --loglevel=error >/dev/null
+        export TENBUS_CONSOLE=1
+    fi
 fi
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -r R --reruns 1 tests/integration "$@"
