@@ -223,6 +223,7 @@ static void on_hup(uv_signal_t *s, int signum)
             tbd_config_free(&fresh);
         }
     }
+    tbd_tls_reload(srv);
     /* Only the file backend's tokens can have changed under the sessions;
      * re-checking every session against wazo-auth would be a burst of
      * requests for nothing (its sessions are checked on their schedule). */
