@@ -10,6 +10,7 @@
 #include <uthash.h>
 
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 struct tbd_subcount {
@@ -207,6 +208,7 @@ static void on_hup(uv_signal_t *s, int signum)
 {
     tbd_server *srv = the_server;
     log_info("SIGHUP: reloading");
+    tbd_notify_reloading();
     if (tbd_log_open(srv->cfg->log_file) < 0)
         log_error("cannot reopen log file %s", srv->cfg->log_file);
     if (srv->cfg->config_file) {
@@ -230,6 +232,7 @@ static void on_hup(uv_signal_t *s, int signum)
     if (srv->auth->ops->reload(srv->auth) == 0 && srv->cfg->auth_backend == TBD_AUTH_FILE)
         for (unsigned i = 0; i < srv->n_workers; i++)
             tbd_worker_call(&srv->workers[i], recheck_task, NULL);
+    tbd_notify_reloaded();
 }
 
 void tbd_server_stop(tbd_server *srv)
@@ -239,6 +242,7 @@ void tbd_server_stop(tbd_server *srv)
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
+    tbd_notify_stop();
 }
 
 int tbd_server_run(tbd_server *srv)
@@ -266,6 +270,7 @@ int tbd_server_run(tbd_server *srv)
         log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
                  srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
                  srv->cfg->uuid ? srv->cfg->uuid : "-");
+        tbd_notify_start(srv, &main_loop);
     }
     uv_run(&main_loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < started; i++)
