@@ -20,6 +20,9 @@ echo "== integration tests"
 # The RabbitMQ tests must run here, not skip.
 scripts/rabbitmq.sh start
 export TENBUS_RABBITMQ=1
+# The Debian packages are built and checked (test_packaging.py): deps.sh test
+# installed debhelper and lintian, so those tests must run, not skip.
+export TENBUS_PACKAGE=1
 # The official JavaScript SDK (@wazo/sdk, tests/sdk): with npm here, its tests
 # must run, not skip (test_sdk.py runs npm ci itself only when node_modules is stale).
 if command -v npm >/dev/null 2>&1; then
