@@ -100,6 +100,20 @@ def wait_for(predicate, timeout=5.0, interval=0.02, message="condition"):
         time.sleep(interval)
 
 
+def npm_lock_matches(project_dir):
+    """True when project_dir/node_modules holds exactly what its
+    package-lock.json pins (npm's hidden lockfile node_modules/.package-lock.json
+    says so): `npm ci` need not run again."""
+    try:
+        with open(os.path.join(project_dir, "package-lock.json")) as f:
+            want = json.load(f)["packages"]
+        with open(os.path.join(project_dir, "node_modules", ".package-lock.json")) as f:
+            have = json.load(f)["packages"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return {k: v for k, v in want.items() if k} == have
+
+
 # --------------------------------------------------------------------------
 # Tokens
 

@@ -36,14 +36,7 @@ def _unavailable(reason):
 
 
 def _installed():
-    try:
-        with open(os.path.join(CONSOLE_DIR, "package-lock.json")) as f:
-            want = json.load(f)["packages"]
-        with open(os.path.join(CONSOLE_DIR, "node_modules", ".package-lock.json")) as f:
-            have = json.load(f)["packages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return {k: v for k, v in want.items() if k} == have
+    return th.npm_lock_matches(CONSOLE_DIR)
 
 
 @pytest.fixture(scope="module")

@@ -46,16 +46,8 @@ def _unavailable(reason):
 
 
 def _installed():
-    """True when tests/sdk/node_modules holds exactly what package-lock.json
-    pins (npm's hidden lockfile node_modules/.package-lock.json says so)."""
-    try:
-        with open(os.path.join(SDK_DIR, "package-lock.json")) as f:
-            want = json.load(f)["packages"]
-        with open(os.path.join(SDK_DIR, "node_modules", ".package-lock.json")) as f:
-            have = json.load(f)["packages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return {k: v for k, v in want.items() if k} == have
+    """True when tests/sdk/node_modules matches package-lock.json."""
+    return th.npm_lock_matches(SDK_DIR)
 
 
 @pytest.fixture(scope="module")
