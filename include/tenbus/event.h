@@ -36,6 +36,10 @@ typedef struct tb_event_type {
     const char *routing_key_fmt;  /* e.g. "chatd.users.{user_uuid}.rooms.created"; NULL => name */
     const char *acl_fmt;          /* NULL => "events.<routing key>"; formatted like the key */
     const char *const *extra_fields; /* NULL-terminated names of fields that become headers */
+    const char *description;      /* what the event means (documentation only); may be NULL */
+    /* The content's schema, a JSON-Schema subset (docs/catalogue.md) checked by
+     * tb_event_validate(); NULL => any object. Not used by tb_event_new. */
+    const json_t *content_schema;
 } tb_event_type;
 
 /* Per-event addressing and content; everything borrowed for the call. */

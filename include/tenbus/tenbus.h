@@ -17,6 +17,8 @@ typedef enum tb_err {
     TB_ENOFIELD = -6,      /* routing key / ACL format names a field the event lacks */
     TB_EFORMAT = -7,       /* malformed format string (unbalanced braces) */
     TB_ENONAME = -8,       /* event without a name */
+    TB_EINVALID = -9,      /* content does not match its event type's schema */
+    TB_ECATALOGUE = -10,   /* catalogue file unreadable or invalid */
 } tb_err;
 
 TB_EXTERN const char *tb_strerror(tb_err err);
