@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "api_fast.h"
+#include "catalogue.h"
 #include "http_conn.h"
 #include "log.h"
 #include "server.h"
@@ -148,7 +149,8 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     if (json_is_null(headers))
         headers = NULL;
 
-    if (tbd_api_may_publish(ctx, name, level, tenant, e) < 0)
+    if (tbd_api_may_publish(ctx, name, level, tenant, e) < 0 ||
+        tbd_catalogue_check(ctx->catalogue, name, level, json_object_get(o, "data"), e) < 0)
         return -1;
 
     const char **extra = NULL, **ulist = NULL;
@@ -250,7 +252,7 @@ static tbd_api_ctx api_ctx(tbd_conn *c, const tbd_token *tok)
 {
     tbd_api_ctx ctx = {
         .tok = tok, .master_tenant = tbd_server_master_tenant(c->w->srv),
-        .stack_uuid = c->w->srv->cfg->uuid,
+        .stack_uuid = c->w->srv->cfg->uuid, .catalogue = c->w->srv->catalogue,
     };
     return ctx;
 }
@@ -399,6 +401,13 @@ void tbd_api_handle(tbd_conn *c, const tbd_http_req *req)
     bool status = strcmp(req->path, "/status") == 0;
     bool metrics = strcmp(req->path, "/metrics") == 0;
     api_err e = {0};
+    int st;
+    const char *ctype, *body;
+    size_t len;
+    if (req->method == HTTP_GET && tbd_catalogue_resource(srv->catalogue, req->path, &st, &ctype, &body, &len)) {
+        tbd_http_respond(c, st, ctype, body, len);
+        return;
+    }
     if (!publish && !status && !metrics) {
         fail(&e, 404, "not_found", NULL, "no such resource");
         reply_err(c, &e, -1);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "catalogue.h"
 #include "json_scan.h"
 
 #define MAX_DEPTH 512      /* jansson's own limit is 2048 */
@@ -450,7 +451,9 @@ static int build_event(fast *f)
     tb_level level;
     if (!nonempty(name) || f->a.oom ||
         tbd_api_event_level(level_s, e->users_given, tenant, user, rkey, NULL, &level, &err) < 0 ||
-        tbd_api_may_publish(f->ctx, name, level, tenant, &err) < 0)
+        tbd_api_may_publish(f->ctx, name, level, tenant, &err) < 0 ||
+        !tbd_catalogue_accepts(f->ctx->catalogue, name, level, e->data != NONE ? f->a.p + e->data : NULL,
+                               e->data_len))
         return -1;
     /* tb_event_new's addressing rule. */
     if ((level != TB_LEVEL_SERVICE && !nonempty(tenant)) || (level == TB_LEVEL_USER && !nonempty(user)))
