@@ -2,6 +2,7 @@
 // (Debian's /usr/bin/chromium driven by playwright-core; no browser is ever
 // downloaded) and reports what a reader sees, as one JSON object on stdout:
 //   node render_check.mjs INDEX_URL SERVICE EVENT [SCREENSHOT.png]
+// (SCREENSHOT: the event's section as PNG.)
 // {"services": [{"text", "href"}], "page": {"url", "title", "routingKey",
 //  "who", "level", "acl", "payloadFields": [...], "example"}, "requests": [urls]}
 // The page is reached by clicking the service's link on the index, as a
@@ -46,10 +47,8 @@ try {
     example: await section.locator('pre.example').textContent(),
     visible: await section.locator('code.routing-key').isVisible(),
   };
-  if (screenshot) {
-    await section.scrollIntoViewIfNeeded();
-    await page.screenshot({ path: screenshot });
-  }
+  if (screenshot)
+    await section.screenshot({ path: screenshot });
   console.log(JSON.stringify({ services, page: info, requests }));
 } finally {
   await context.close();
