@@ -18,12 +18,17 @@
 #include "tenbus/catalogue.h"
 #include "yamljson.h"
 
+struct tb_schema_int;
+static void csch_free(struct tb_schema_int *c);
+static struct tb_schema_int *csch_compile(const json_t *s);
+
 typedef struct entry {
     tb_event_type type;       /* strings below, schema = content */
     char *service, *name, *rkey, *acl, *description;
     char **extra;             /* NULL-terminated, names of `headers` */
     json_t *headers;          /* {field: schema} */
     json_t *content;          /* schema (object) */
+    struct tb_schema_int *compiled; /* content, compiled (type._schema) */
     char *file;
     int line;
 } entry;
@@ -169,7 +174,7 @@ static bool one_of(const char *s, const char *const *set)
     return false;
 }
 
-static tb_err validate_at(const json_t *schema, const json_t *v, path *p, char *err, size_t errlen);
+static tb_err fits(const json_t *s, const json_t *v, const char *what, char *why, size_t whylen);
 
 /* The keys of a schema node, and of its children, are the subset. */
 static tb_err check_schema(ld *l, const json_t *s, int depth)
@@ -277,10 +282,10 @@ static tb_err check_schema(ld *l, const json_t *s, int depth)
                 return TB_ENOMEM;
             json_object_del(plain, "enum");
             char why[256];
-            path vp = {.len = 0};
-            path_push_key(&vp, "value");
-            tb_err rc = validate_at(plain, e, &vp, why, sizeof(why));
+            tb_err rc = fits(plain, e, "value", why, sizeof(why));
             json_decref(plain);
+            if (rc == TB_ENOMEM)
+                return rc;
             if (rc != TB_OK)
                 return ld_fail(l, "item %zu does not fit the type: %s", i, why);
         }
@@ -289,9 +294,10 @@ static tb_err check_schema(ld *l, const json_t *s, int depth)
     if ((v = json_object_get(s, "example"))) {
         m = ld_push(l, "example", &km);
         char why[256];
-        path vp = {.len = 0};
-        path_push_key(&vp, "example");
-        if (validate_at(s, v, &vp, why, sizeof(why)) != TB_OK)
+        tb_err rc = fits(s, v, "example", why, sizeof(why));
+        if (rc == TB_ENOMEM)
+            return rc;
+        if (rc != TB_OK)
             return ld_fail(l, "does not fit the schema: %s", why);
         ld_pop(l, m, km);
     }
@@ -309,6 +315,7 @@ static void entry_free(entry *e)
     free(e->description);
     free(e->extra);
     json_decref(e->headers);
+    csch_free(e->compiled);
     json_decref(e->content);
     free(e->file);
     free(e);
@@ -517,13 +524,13 @@ static tb_err load_event(ld *l, const json_t *ev, const char *default_service, e
         ld_pop(l, m, km);
     }
     e->line = tbd_yaml_line(l->lines, l->ptr.s);
-    if (!(e->file = strdup(l->file)))
+    if (!(e->file = strdup(l->file)) || !(e->compiled = csch_compile(e->content)))
         return TB_ENOMEM;
     e->type = (tb_event_type){
         .service = e->service, .name = e->name, .level = e->type.level,
         .routing_key_fmt = e->rkey, .acl_fmt = e->acl,
         .extra_fields = (const char *const *)e->extra, .description = e->description,
-        .content_schema = e->content,
+        .content_schema = e->content, ._schema = e->compiled,
     };
     return TB_OK;
 }
@@ -866,106 +873,219 @@ static bool is_date_time(const char *s)
            digits(p + 4, 2, 0, 59);
 }
 
+/* Where validation is, kept as segments and written out only for an error
+ * message (a check that passes formats nothing). The depth follows the
+ * schema's, at most 64 (check_schema) below the root. */
+typedef struct vpath {
+    const char *key[72];      /* NULL: an array index */
+    size_t index[72];
+    int n;
+} vpath;
+
+static void vp_key(vpath *v, const char *k)
+{
+    v->key[v->n++] = k;
+}
+
+static void vp_index(vpath *v, size_t i)
+{
+    v->key[v->n] = NULL;
+    v->index[v->n++] = i;
+}
+
 __attribute__((format(printf, 4, 5)))
-static tb_err vfail(const path *p, char *err, size_t errlen, const char *fmt, ...)
+static tb_err vfail(const vpath *v, char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         char msg[384];
+        path p = {.len = 0};
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        snprintf(err, errlen, "%s: %s", p->len ? p->s : "data", msg);
+        for (int i = 0; i < v->n; i++) {
+            if (v->key[i])
+                path_push_key(&p, v->key[i]);
+            else
+                path_push_index(&p, v->index[i]);
+        }
+        snprintf(err, errlen, "%s: %s", p.s, msg);
     }
     return TB_EINVALID;
 }
 
-static bool type_fits(const char *t, const json_t *v)
+/* ---- compiled schemas ------------------------------------------------------
+ *
+ * A checked schema is compiled once into this tree, so that validating an
+ * event costs no lookups in the schema's JSON (a published event is checked
+ * on the daemon's publish path). Strings and enum/required arrays are
+ * borrowed from the schema, which outlives its compiled form. */
+
+enum { FMT_NONE, FMT_UUID, FMT_DATE_TIME };
+
+typedef struct cprop {
+    const char *name;
+    struct tb_schema_int *s;
+} cprop;
+
+struct tb_schema_int {
+    const char *type;         /* "object", "integer", ... */
+    bool nullable, closed;    /* closed: additionalProperties false */
+    int format;
+    const json_t *en;         /* enum array or NULL */
+    const json_t *required;   /* array of names or NULL */
+    cprop *props;             /* sorted by name */
+    size_t n_props;
+    struct tb_schema_int *items;
+};
+typedef struct tb_schema_int csch;
+
+static void csch_free(csch *c)
 {
-    if (strcmp(t, "integer") == 0)
-        return json_is_integer(v) ||
-               (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
-    if (strcmp(t, "number") == 0)
-        return json_is_number(v);
-    if (strcmp(t, "string") == 0)
-        return json_is_string(v);
-    if (strcmp(t, "boolean") == 0)
-        return json_is_boolean(v);
-    if (strcmp(t, "object") == 0)
-        return json_is_object(v);
-    if (strcmp(t, "array") == 0)
-        return json_is_array(v);
-    return json_is_null(v);
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_props; i++)
+        csch_free(c->props[i].s);
+    free(c->props);
+    csch_free(c->items);
+    free(c);
 }
 
-static tb_err validate_at(const json_t *schema, const json_t *v, path *p, char *err, size_t errlen)
+static int cmp_prop(const void *a, const void *b)
 {
-    const char *t = json_string_value(json_object_get(schema, "type"));
-    if (json_is_null(v) && json_is_true(json_object_get(schema, "nullable")))
+    return strcmp(((const cprop *)a)->name, ((const cprop *)b)->name);
+}
+
+/* `s` has passed check_schema. NULL on ENOMEM. */
+static csch *csch_compile(const json_t *s)
+{
+    csch *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->type = json_string_value(json_object_get(s, "type"));
+    c->nullable = json_is_true(json_object_get(s, "nullable"));
+    c->closed = json_is_false(json_object_get(s, "additionalProperties"));
+    const char *fmt = json_string_value(json_object_get(s, "format"));
+    c->format = !fmt ? FMT_NONE : strcmp(fmt, "uuid") == 0 ? FMT_UUID : FMT_DATE_TIME;
+    c->en = json_object_get(s, "enum");
+    c->required = json_object_get(s, "required");
+    const json_t *props = json_object_get(s, "properties");
+    if (json_object_size(props)) {
+        c->props = calloc(json_object_size(props), sizeof(*c->props));
+        if (!c->props) {
+            csch_free(c);
+            return NULL;
+        }
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)props, k, v) {
+            c->props[c->n_props].name = k;
+            if (!(c->props[c->n_props++].s = csch_compile(v))) {
+                csch_free(c);
+                return NULL;
+            }
+        }
+        qsort(c->props, c->n_props, sizeof(*c->props), cmp_prop);
+    }
+    const json_t *items = json_object_get(s, "items");
+    if (items && !(c->items = csch_compile(items))) {
+        csch_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static const csch *csch_prop(const csch *c, const char *name)
+{
+    size_t lo = 0, hi = c->n_props;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(name, c->props[mid].name);
+        if (r == 0)
+            return c->props[mid].s;
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static bool type_fits(const char *t, const json_t *v)
+{
+    switch (t[0]) {
+    case 'i':
+        return json_is_integer(v) ||
+               (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
+    case 'n':
+        return t[1] == 'u' ? json_is_number(v) : json_is_null(v); /* number / null */
+    case 's':
+        return json_is_string(v);
+    case 'b':
+        return json_is_boolean(v);
+    case 'o':
+        return json_is_object(v);
+    case 'a':
+        return json_is_array(v);
+    }
+    return false;
+}
+
+static tb_err validate_at(const csch *c, const json_t *v, vpath *p, char *err, size_t errlen)
+{
+    if (json_is_null(v) && c->nullable)
         return TB_OK;
-    if (t && !type_fits(t, v))
-        return vfail(p, err, errlen, "expected %s%s, got %s", t,
-                     json_is_true(json_object_get(schema, "nullable")) ? " or null" : "",
+    if (!type_fits(c->type, v))
+        return vfail(p, err, errlen, "expected %s%s, got %s", c->type, c->nullable ? " or null" : "",
                      json_type_name(v));
-    const json_t *en = json_object_get(schema, "enum");
-    if (json_is_array(en)) {
+    if (c->en) {
         bool hit = false;
         size_t i;
         const json_t *e;
-        json_array_foreach(en, i, e)
+        json_array_foreach(c->en, i, e)
             hit = hit || json_equal((json_t *)e, (json_t *)v);
         if (!hit) {
-            char *dump = json_dumps(en, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *dump = json_dumps(c->en, JSON_COMPACT | JSON_ENCODE_ANY);
             tb_err rc = vfail(p, err, errlen, "must be one of %s", dump ? dump : "the enum");
             free(dump);
             return rc;
         }
     }
-    const char *fmt = json_string_value(json_object_get(schema, "format"));
-    if (fmt && json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (strcmp(fmt, "uuid") == 0 && !is_uuid(s))
-            return vfail(p, err, errlen, "expected a uuid");
-        if (strcmp(fmt, "date-time") == 0 && !is_date_time(s))
-            return vfail(p, err, errlen, "expected an RFC 3339 date-time");
-    }
+    if (c->format == FMT_UUID && !is_uuid(json_string_value(v)))
+        return vfail(p, err, errlen, "expected a uuid");
+    if (c->format == FMT_DATE_TIME && !is_date_time(json_string_value(v)))
+        return vfail(p, err, errlen, "expected an RFC 3339 date-time");
     if (json_is_object(v)) {
-        const json_t *props = json_object_get(schema, "properties");
-        const json_t *req = json_object_get(schema, "required");
         size_t i;
         const json_t *r;
-        json_array_foreach(req, i, r) {
+        json_array_foreach(c->required, i, r) {
             const char *k = json_string_value(r);
-            if (k && !json_object_get(v, k)) {
-                size_t m = path_push_key(p, k);
-                tb_err rc = vfail(p, err, errlen, "required but missing");
-                path_pop(p, m);
-                return rc;
+            if (!json_object_get(v, k)) {
+                vp_key(p, k);
+                return vfail(p, err, errlen, "required but missing");
             }
         }
-        bool closed = json_is_false(json_object_get(schema, "additionalProperties"));
         const char *k;
         const json_t *mv;
         json_object_foreach((json_t *)v, k, mv) {
-            const json_t *ps = json_object_get(props, k);
-            if (!ps && !closed)
+            const csch *ps = csch_prop(c, k);
+            if (!ps && !c->closed)
                 continue;
-            size_t m = path_push_key(p, k);
+            vp_key(p, k);
             tb_err rc = ps ? validate_at(ps, mv, p, err, errlen)
                            : vfail(p, err, errlen, "not a property of this event (additionalProperties is false)");
-            path_pop(p, m);
+            p->n--;
             if (rc != TB_OK)
                 return rc;
         }
     }
-    const json_t *items = json_object_get(schema, "items");
-    if (json_is_array(v) && json_is_object(items)) {
+    if (json_is_array(v) && c->items) {
         size_t i;
         const json_t *it;
         json_array_foreach(v, i, it) {
-            size_t m = path_push_index(p, i);
-            tb_err rc = validate_at(items, it, p, err, errlen);
-            path_pop(p, m);
+            vp_index(p, i);
+            tb_err rc = validate_at(c->items, it, p, err, errlen);
+            p->n--;
             if (rc != TB_OK)
                 return rc;
         }
@@ -973,20 +1093,45 @@ static tb_err validate_at(const json_t *schema, const json_t *v, path *p, char *
     return TB_OK;
 }
 
+/* check_schema's test of an enum value or an example: `v` against the
+ * schema `s` (whose children are checked already). */
+static tb_err fits(const json_t *s, const json_t *v, const char *what, char *why, size_t whylen)
+{
+    csch *c = csch_compile(s);
+    if (!c)
+        return TB_ENOMEM;
+    vpath vp = {.n = 0};
+    vp_key(&vp, what);
+    tb_err rc = validate_at(c, v, &vp, why, whylen);
+    csch_free(c);
+    return rc;
+}
+
 tb_err tb_event_validate(const tb_event_type *type, const json_t *content, char *err, size_t errlen)
 {
     if (!type)
         return TB_EINVAL;
-    path p = {.len = 0};
-    path_push_key(&p, "data");
+    vpath p = {.n = 0};
+    vp_key(&p, "data");
     if (content && !json_is_object(content))
         return vfail(&p, err, errlen, "expected object, got %s", json_type_name(content));
     if (!type->content_schema)
         return TB_OK;
+    /* A type of a catalogue comes compiled; one declared in code has its
+     * schema checked and compiled for this call. */
+    csch *own = NULL;
+    const csch *c = type->_schema;
+    if (!c) {
+        ld l = {.file = "content_schema", .err = err, .errlen = errlen};
+        if (check_schema(&l, type->content_schema, 0) != TB_OK)
+            return TB_EINVAL;
+        if (!(c = own = csch_compile(type->content_schema)))
+            return TB_ENOMEM;
+    }
     json_t *empty = content ? NULL : json_object();
-    if (!content && !empty)
-        return TB_ENOMEM;
-    tb_err rc = validate_at(type->content_schema, content ? content : empty, &p, err, errlen);
+    tb_err rc = !content && !empty ? TB_ENOMEM
+                : validate_at(c, content ? content : empty, &p, err, errlen);
     json_decref(empty);
+    csch_free(own);
     return rc;
 }

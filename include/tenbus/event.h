@@ -40,6 +40,9 @@ typedef struct tb_event_type {
     /* The content's schema, a JSON-Schema subset (docs/catalogue.md) checked by
      * tb_event_validate(); NULL => any object. Not used by tb_event_new. */
     const json_t *content_schema;
+    /* Internal: content_schema compiled by tb_catalogue_load (leave NULL;
+     * tb_event_validate then checks and compiles content_schema per call). */
+    const struct tb_schema_int *_schema;
 } tb_event_type;
 
 /* Per-event addressing and content; everything borrowed for the call. */

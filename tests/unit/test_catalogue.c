@@ -320,6 +320,21 @@ static void test_validate_paths(void **state)
     assert_int_equal(tb_event_validate(&plain, NULL, NULL, 0), TB_OK);
     assert_int_equal(tb_event_validate(NULL, NULL, NULL, 0), TB_EINVAL);
     tb_catalogue_free(cat);
+
+    /* A type declared in code with a schema: checked and compiled per call. */
+    json_t *schema = json_pack("{s:s,s:[s],s:{s:{s:s}}}", "type", "object", "required", "id",
+                               "properties", "id", "type", "integer");
+    const tb_event_type coded = {.name = "x", .content_schema = schema};
+    json_t *ok = json_pack("{s:i}", "id", 3), *bad = json_pack("{s:s}", "id", "3");
+    assert_int_equal(tb_event_validate(&coded, ok, NULL, 0), TB_OK);
+    assert_int_equal(tb_event_validate(&coded, bad, err, sizeof err), TB_EINVALID);
+    assert_string_equal(err, "data.id: expected integer, got string");
+    json_object_set_new(schema, "minProperties", json_integer(1));
+    assert_int_equal(tb_event_validate(&coded, ok, err, sizeof err), TB_EINVAL);
+    assert_non_null(strstr(err, "minProperties: unknown schema keyword"));
+    json_decref(schema);
+    json_decref(ok);
+    json_decref(bad);
 }
 
 /* The shipped examples/catalogue loads: 15 types over several services. */
