@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "tenbus/catalogue.h"
+#include "schema_int.h"
 #include "yamljson.h"
 
 struct tb_schema_int;
@@ -831,9 +832,9 @@ static bool hex_run(const char *s, size_t n)
     return true;
 }
 
-static bool is_uuid(const char *s)
+bool tb__is_uuid(const char *s, size_t n)
 {
-    return strlen(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+    return n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
            hex_run(s, 8) && hex_run(s + 9, 4) && hex_run(s + 14, 4) && hex_run(s + 19, 4) &&
            hex_run(s + 24, 12);
 }
@@ -851,9 +852,8 @@ static bool digits(const char *s, size_t n, int lo, int hi)
 
 /* RFC 3339 date-time: 2026-11-25T20:31:26[.frac](Z|+hh:mm|-hh:mm); 't' and
  * 'z' accepted, as the RFC allows. Leap seconds (60) pass. */
-static bool is_date_time(const char *s)
+bool tb__is_date_time(const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (n < 20 || !digits(s, 4, 0, 9999) || s[4] != '-' || !digits(s + 5, 2, 1, 12) ||
         s[7] != '-' || !digits(s + 8, 2, 1, 31) || (s[10] != 'T' && s[10] != 't') ||
         !digits(s + 11, 2, 0, 23) || s[13] != ':' || !digits(s + 14, 2, 0, 59) || s[16] != ':' ||
@@ -862,14 +862,15 @@ static bool is_date_time(const char *s)
     const char *p = s + 19;
     if (*p == '.') {
         const char *f = ++p;
-        while (*p >= '0' && *p <= '9')
+        while (p < s + n && *p >= '0' && *p <= '9')
             p++;
         if (p == f)
             return false;
     }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+    size_t rest = n - (size_t)(p - s);
+    if (rest == 1 && (*p == 'Z' || *p == 'z'))
         return true;
-    return (*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, 0, 23) && p[3] == ':' &&
+    return rest == 6 && (*p == '+' || *p == '-') && digits(p + 1, 2, 0, 23) && p[3] == ':' &&
            digits(p + 4, 2, 0, 59);
 }
 
@@ -921,23 +922,6 @@ static tb_err vfail(const vpath *v, char *err, size_t errlen, const char *fmt, .
  * on the daemon's publish path). Strings and enum/required arrays are
  * borrowed from the schema, which outlives its compiled form. */
 
-enum { FMT_NONE, FMT_UUID, FMT_DATE_TIME };
-
-typedef struct cprop {
-    const char *name;
-    struct tb_schema_int *s;
-} cprop;
-
-struct tb_schema_int {
-    const char *type;         /* "object", "integer", ... */
-    bool nullable, closed;    /* closed: additionalProperties false */
-    int format;
-    const json_t *en;         /* enum array or NULL */
-    const json_t *required;   /* array of names or NULL */
-    cprop *props;             /* sorted by name */
-    size_t n_props;
-    struct tb_schema_int *items;
-};
 typedef struct tb_schema_int csch;
 
 static void csch_free(csch *c)
@@ -953,7 +937,7 @@ static void csch_free(csch *c)
 
 static int cmp_prop(const void *a, const void *b)
 {
-    return strcmp(((const cprop *)a)->name, ((const cprop *)b)->name);
+    return strcmp(((const tb__prop *)a)->name, ((const tb__prop *)b)->name);
 }
 
 /* `s` has passed check_schema. NULL on ENOMEM. */
@@ -966,7 +950,7 @@ static csch *csch_compile(const json_t *s)
     c->nullable = json_is_true(json_object_get(s, "nullable"));
     c->closed = json_is_false(json_object_get(s, "additionalProperties"));
     const char *fmt = json_string_value(json_object_get(s, "format"));
-    c->format = !fmt ? FMT_NONE : strcmp(fmt, "uuid") == 0 ? FMT_UUID : FMT_DATE_TIME;
+    c->format = !fmt ? TB__FMT_NONE : strcmp(fmt, "uuid") == 0 ? TB__FMT_UUID : TB__FMT_DATE_TIME;
     c->en = json_object_get(s, "enum");
     c->required = json_object_get(s, "required");
     const json_t *props = json_object_get(s, "properties");
@@ -995,12 +979,15 @@ static csch *csch_compile(const json_t *s)
     return c;
 }
 
-static const csch *csch_prop(const csch *c, const char *name)
+const csch *tb__schema_prop(const csch *c, const char *name, size_t len)
 {
     size_t lo = 0, hi = c->n_props;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int r = strcmp(name, c->props[mid].name);
+        const char *pn = c->props[mid].name;
+        int r = strncmp(name, pn, len);
+        if (r == 0 && pn[len])
+            r = -1;              /* name is a proper prefix of pn */
         if (r == 0)
             return c->props[mid].s;
         if (r < 0)
@@ -1051,9 +1038,9 @@ static tb_err validate_at(const csch *c, const json_t *v, vpath *p, char *err, s
             return rc;
         }
     }
-    if (c->format == FMT_UUID && !is_uuid(json_string_value(v)))
+    if (c->format == TB__FMT_UUID && !tb__is_uuid(json_string_value(v), json_string_length(v)))
         return vfail(p, err, errlen, "expected a uuid");
-    if (c->format == FMT_DATE_TIME && !is_date_time(json_string_value(v)))
+    if (c->format == TB__FMT_DATE_TIME && !tb__is_date_time(json_string_value(v), json_string_length(v)))
         return vfail(p, err, errlen, "expected an RFC 3339 date-time");
     if (json_is_object(v)) {
         size_t i;
@@ -1068,7 +1055,7 @@ static tb_err validate_at(const csch *c, const json_t *v, vpath *p, char *err, s
         const char *k;
         const json_t *mv;
         json_object_foreach((json_t *)v, k, mv) {
-            const csch *ps = csch_prop(c, k);
+            const csch *ps = tb__schema_prop(c, k, strlen(k));
             if (!ps && !c->closed)
                 continue;
             vp_key(p, k);
