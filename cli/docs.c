@@ -9,7 +9,7 @@
 #include <tenbus/catalogue.h>
 
 #include "cli.h"
-#include "docgen.h"
+#include "catalogue/docgen.h"
 
 static tb_catalogue *load(int n, char **paths)
 {

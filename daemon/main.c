@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "config.h"
-#include "log.h"
-#include "server.h"
-#include "version.h"
+#include "conf/config.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/version.h"
+#include "catalogue/catalogue.h"
 
 static void usage(FILE *out)
 {

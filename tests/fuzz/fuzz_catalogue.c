@@ -8,8 +8,8 @@
  * replaced or removed, that tb_event_validate refuses. */
 #include <tenbus/catalogue.h>
 
-#include "catalogue.h"
-#include "docgen.h"
+#include "catalogue/catalogue.h"
+#include "catalogue/docgen.h"
 #include "fuzz.h"
 
 /* The streaming check may decline what tb_event_validate accepts, never the
