@@ -1,6 +1,6 @@
 /* Internals of the catalogue's compiled content schemas (lib/catalogue.c),
  * shared with the daemon's streaming check of published events
- * (daemon/catalogue.c); never installed. */
+ * (daemon/catalogue/catalogue.c); never installed. */
 #ifndef TENBUS_SCHEMA_INT_H
 #define TENBUS_SCHEMA_INT_H
 

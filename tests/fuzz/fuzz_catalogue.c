@@ -1,6 +1,6 @@
 /* The event catalogue loader (lib/catalogue.c), the documentation built
- * from it (daemon/docgen.c) and the daemon's streaming check
- * (daemon/catalogue.c): the input is one catalogue file. A refused file must
+ * from it (daemon/catalogue/docgen.c) and the daemon's streaming check
+ * (daemon/catalogue/catalogue.c): the input is one catalogue file. A refused file must
  * say why and add nothing; a loaded one must find each of its types by name,
  * each type's generated example body must pass tb_event_validate against the
  * type's own schema, and the streaming check (the fast publish path's) must
