@@ -376,7 +376,8 @@ static int conn_open(bus_rmq *r)
     return 0;
 }
 
-static int send_queued(bus_rmq *r)
+/* Empties the publish queue under the lock; returns its items in order. */
+static pub_item *take_queued(bus_rmq *r)
 {
     uv_mutex_lock(&r->lock);
     pub_item *p = r->q_head;
@@ -384,6 +385,12 @@ static int send_queued(bus_rmq *r)
     r->q_tail = &r->q_head;
     r->q_len = 0;
     uv_mutex_unlock(&r->lock);
+    return p;
+}
+
+static int send_queued(bus_rmq *r)
+{
+    pub_item *p = take_queued(r);
     int rc = 0;
     while (p) {
         pub_item *next = p->next;
@@ -417,12 +424,7 @@ static int send_queued(bus_rmq *r)
 
 static void drop_pending(bus_rmq *r)
 {
-    uv_mutex_lock(&r->lock);
-    pub_item *p = r->q_head;
-    r->q_head = NULL;
-    r->q_tail = &r->q_head;
-    r->q_len = 0;
-    uv_mutex_unlock(&r->lock);
+    pub_item *p = take_queued(r);
     while (p) {
         pub_item *next = p->next;
         pub_free(p);
