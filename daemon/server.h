@@ -228,6 +228,11 @@ void tbd_route_free(tbd_worker *w);
 /* expiry.c */
 double tbd_next_check_delay(tbd_check_strategy strategy, uint32_t static_interval,
                             double expires_at, double now);
+/* The delay before the next check of a session's token: as above, except
+ * that with `soon_if_expired` (the token was just found valid) a dynamic
+ * schedule re-checks an expired token at once (0). */
+double tbd_check_delay(tbd_check_strategy strategy, uint32_t static_interval, double expires_at,
+                       double now, bool soon_if_expired);
 
 /* metrics.c */
 char *tbd_metrics_text(tbd_server *srv);
