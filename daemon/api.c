@@ -274,7 +274,7 @@ static void publish_wire(tbd_conn *c, const tb_wire_event *const *ev, const tb_w
                          size_t n)
 {
     tbd_bus *bus = c->w->srv->bus;
-    tbd_pub small[16];
+    tbd_pub small[16] = {{0}};
     tbd_pub *p = n <= 16 ? small : calloc(n, sizeof(*p));
     if (!p) {
         reply_published(c, 0, n);
