@@ -288,7 +288,8 @@ static const tb_wire_sink msg_sink = {.header = wire_header, .data = wire_data};
 tbd_msg *tbd_msg_from_wire(const tb_wire_event *ev, const char *stack_uuid, tb_wire_text *text,
                            int *err)
 {
-    wire_ctx w = {.text = text};
+    wire_ctx w;   /* not zeroed: the builder's init sets what it reads */
+    w.text = text;
     tbd_msg_builder_init(&w.b, stack_uuid);
     tb_wire_text_reset(text);
     tb_err rc = tb_wire_encode(ev, &msg_sink, &w);
