@@ -46,7 +46,7 @@ typedef struct hval {
     amqp_bytes_t str;     /* HV_STRING otherwise: valid UTF-8 without NUL */
 } hval;
 
-/* bytes_to_string's test (amqp_json.c): valid UTF-8 and no NUL. */
+/* bytes_to_string's test (tests/oracle/amqp_json.c): valid UTF-8 and no NUL. */
 static bool clean_bytes(const void *p, size_t n)
 {
     return !n || (!memchr(p, 0, n) && ws__utf8_valid(p, n));
