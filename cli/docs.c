@@ -9,7 +9,7 @@
 #include <tenbus/catalogue.h>
 
 #include "cli.h"
-#include "catalogue/docgen.h"
+#include "docgen.h"
 
 static tb_catalogue *load(int n, char **paths)
 {
@@ -46,7 +46,7 @@ int cmd_docs(int argc, char **argv)
         {"exchange", required_argument, NULL, 'e'}, {"vhost", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    tbd_docgen_opts o = {.amqp_host = "localhost:5672", .vhost = "/", .exchange = "wazo-headers"};
+    tb__docgen_opts o = {.amqp_host = "localhost:5672", .vhost = "/", .exchange = "wazo-headers"};
     const char *dir = NULL;
     int c;
     optind = 0; /* 0: full re-initialisation, so options may follow the catalogue paths */
@@ -68,8 +68,8 @@ int cmd_docs(int argc, char **argv)
     tb_catalogue *cat = load(argc - optind, argv + optind);
     if (!cat)
         return 1;
-    tbd_docs docs;
-    if (tbd_docgen(cat, &o, &docs) < 0) {
+    tb__docs docs;
+    if (tb__docgen(cat, &o, &docs) < 0) {
         fprintf(stderr, "tenbus docs: out of memory\n");
         tb_catalogue_free(cat);
         return 1;
@@ -94,7 +94,7 @@ int cmd_docs(int argc, char **argv)
     }
     if (rc == 0)
         printf("%zu event types, %zu files written to %s\n", tb_catalogue_count(cat), docs.n, dir);
-    tbd_docs_free(&docs);
+    tb__docs_free(&docs);
     tb_catalogue_free(cat);
     return rc;
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/version.h"
+#include <tenbus/tenbus.h>
 
 static void usage(FILE *f)
 {
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("tenbus %s\n", tbd_version());
+            printf("tenbus %s\n", tb_version());
             return 0;
         default:
             usage(stderr);

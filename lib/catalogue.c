@@ -135,7 +135,7 @@ static tb_err ld_fail(ld *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    int line = tbd_yaml_line(l->lines, l->ptr.s);
+    int line = tb__yaml_line(l->lines, l->ptr.s);
     if (l->key.len)
         snprintf(l->err, l->errlen, "%s:%d: %s: %s", l->file, line ? line : 1, l->key.s, msg);
     else
@@ -524,7 +524,7 @@ static tb_err load_event(ld *l, const json_t *ev, const char *default_service, e
             return rc;
         ld_pop(l, m, km);
     }
-    e->line = tbd_yaml_line(l->lines, l->ptr.s);
+    e->line = tb__yaml_line(l->lines, l->ptr.s);
     if (!(e->file = strdup(l->file)) || !(e->compiled = csch_compile(e->content)))
         return TB_ENOMEM;
     e->type = (tb_event_type){
@@ -664,7 +664,7 @@ tb_err tb_catalogue_add_buf(tb_catalogue *cat, const char *buf, size_t len, cons
     if (!cat || (!buf && len) || !name)
         return TB_EINVAL;
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_buf_lines(buf ? buf : "", len, name, &lines,
+    json_t *doc = tb__yaml_load_buf_lines(buf ? buf : "", len, name, &lines,
                                           err && errlen ? err : dummy, err && errlen ? errlen : sizeof dummy);
     if (!doc)
         return TB_ECATALOGUE;
@@ -687,7 +687,7 @@ static tb_err add_file(tb_catalogue *cat, const char *file, char *err, size_t er
 {
     char dummy[8];
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_file_lines(file, &lines, err && errlen ? err : dummy,
+    json_t *doc = tb__yaml_load_file_lines(file, &lines, err && errlen ? err : dummy,
                                            err && errlen ? errlen : sizeof dummy);
     if (!doc)
         return TB_ECATALOGUE;

@@ -18,3 +18,8 @@ const char *tb_strerror(tb_err err)
     /* Not a default label: -Wswitch then flags a new code left unnamed here. */
     return "unknown error";
 }
+
+const char *tb_version(void)
+{
+    return TB_VERSION;
+}

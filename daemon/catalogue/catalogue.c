@@ -35,11 +35,11 @@ int tbd_catalogue_open(const tbd_config *cfg, tbd_catalogue **out, char *err, si
     json_t *j = tb_catalogue_to_json(c->cat);
     c->json = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    tbd_docgen_opts o = {.exchange = cfg->bus_exchange_name, .vhost = cfg->bus_vhost};
+    tb__docgen_opts o = {.exchange = cfg->bus_exchange_name, .vhost = cfg->bus_vhost};
     char host[300];
     snprintf(host, sizeof(host), "%s:%u", cfg->bus_host, (unsigned)cfg->bus_port);
     o.amqp_host = host;
-    if (!c->json || tbd_docgen(c->cat, &o, &c->docs) < 0) {
+    if (!c->json || tb__docgen(c->cat, &o, &c->docs) < 0) {
         snprintf(err, errlen, "out of memory");
         tbd_catalogue_free(c);
         return -1;
@@ -55,7 +55,7 @@ void tbd_catalogue_free(tbd_catalogue *c)
         return;
     tb_catalogue_free(c->cat);
     free(c->json);
-    tbd_docs_free(&c->docs);
+    tb__docs_free(&c->docs);
     free(c);
 }
 
@@ -313,7 +313,7 @@ bool tbd_catalogue_resource(const tbd_catalogue *c, const char *path, int *statu
         *len = sizeof(moved) - 1;
         return true;
     }
-    const tbd_docfile *f = tbd_docs_find(&c->docs, path[6] ? path + 6 : "index.html");
+    const tb__docfile *f = tb__docs_find(&c->docs, path[6] ? path + 6 : "index.html");
     if (f) {
         *status = 200;
         *ctype = f->ctype;

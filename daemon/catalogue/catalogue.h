@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <tenbus/catalogue.h>
 
-#include "catalogue/docgen.h"
+#include "docgen.h"
 #include "conf/config.h"
 #include "http/api.h"
 
@@ -19,7 +19,7 @@ typedef struct tbd_catalogue {
     bool strict;
     char *json;               /* GET /api/catalogue body */
     size_t json_len;
-    tbd_docs docs;            /* GET /docs/ */
+    tb__docs docs;            /* GET /docs/ */
 } tbd_catalogue;
 
 /* 0 with *out (NULL when cfg names no catalogue), or -1 with err filled

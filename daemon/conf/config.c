@@ -423,7 +423,7 @@ bad:
 static json_t *conf__typed(const conf__opt *o, const char *value, char *why, size_t whylen)
 {
     json_t *v = o->type == CONF_STRING || o->type == CONF_PATHS ? json_string(value)
-                                       : tbd_yaml_scalar(value, strlen(value), why, whylen);
+                                       : tb__yaml_scalar(value, strlen(value), why, whylen);
     if (!v && (o->type == CONF_STRING || o->type == CONF_PATHS))
         snprintf(why, whylen, "expected a string, got invalid UTF-8");
     return v;
@@ -559,10 +559,10 @@ static int conf__walk(tbd_config *cfg, const conf__file *f, const json_t *obj, c
         ptr[p0] = '\0';
         if (conf__child(dotted, dlen, ptr, plen, key) < 0) {
             /* Longer than any option: cannot be one of ours. */
-            conf__warn(f, tbd_yaml_line(f->lines, ptr), "unused key %s", "(overlong key)");
+            conf__warn(f, tb__yaml_line(f->lines, ptr), "unused key %s", "(overlong key)");
             continue;
         }
-        int line = tbd_yaml_line(f->lines, ptr);
+        int line = tb__yaml_line(f->lines, ptr);
         const conf__opt *o = conf__find(dotted);
         if (o) {
             char why[256];
@@ -600,7 +600,7 @@ static int conf__load_file(tbd_config *cfg, const char *path, bool main_file,
                            void (*warn)(const char *), char *err, size_t errlen)
 {
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_file_lines(path, &lines, err, errlen);
+    json_t *doc = tb__yaml_load_file_lines(path, &lines, err, errlen);
     if (!doc)
         return -1;
 

@@ -25,6 +25,7 @@ typedef struct tbd_api_ctx {
     const char *master_tenant;  /* NULL while unknown: nobody is master */
     const char *stack_uuid;     /* origin_uuid of built events, may be NULL */
     const struct tbd_catalogue *catalogue; /* NULL: none (catalogue.h) */
+    const char *timestamp;      /* the request's: one for all its events; NULL => now */
 } tbd_api_ctx;
 
 /* The checks both publish paths make of one event (api.c, api_fast.c).

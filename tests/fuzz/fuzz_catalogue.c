@@ -9,7 +9,7 @@
 #include <tenbus/catalogue.h>
 
 #include "catalogue/catalogue.h"
-#include "catalogue/docgen.h"
+#include "docgen.h"
 #include "fuzz.h"
 
 /* The streaming check may decline what tb_event_validate accepts, never the
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(tb_catalogue_find(cat, t->name) == t);
         FUZZ_CHECK(tb_level_name(t->level) != NULL);
         const json_t *extra = json_object_get(json_array_get(json_object_get(all, "events"), i), "headers");
-        json_t *body = tbd_docgen_example(t, extra);
+        json_t *body = tb__docgen_example(t, extra);
         if (body) {
             tbd_catalogue tc = {.cat = cat, .strict = true};
             variants(&tc, t, json_object_get(body, "data"));
@@ -86,11 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(body);
     }
     json_decref(all);
-    tbd_docgen_opts o = {.amqp_host = "localhost:5672", .vhost = "/", .exchange = "wazo-headers"};
-    tbd_docs docs;
-    FUZZ_CHECK(tbd_docgen(cat, &o, &docs) == 0);
-    FUZZ_CHECK(n == 0 || tbd_docs_find(&docs, "index.html") != NULL);
-    tbd_docs_free(&docs);
+    tb__docgen_opts o = {.amqp_host = "localhost:5672", .vhost = "/", .exchange = "wazo-headers"};
+    tb__docs docs;
+    FUZZ_CHECK(tb__docgen(cat, &o, &docs) == 0);
+    FUZZ_CHECK(n == 0 || tb__docs_find(&docs, "index.html") != NULL);
+    tb__docs_free(&docs);
     tb_catalogue_free(cat);
     return 0;
 }

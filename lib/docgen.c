@@ -9,7 +9,7 @@
  * a ["type", "null"] union, `example` becomes `examples`.
  *
  * HTML is written with stdio into memory (open_memstream). */
-#include "catalogue/docgen.h"
+#include "docgen.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/version.h"
+#include <tenbus/tenbus.h>
 
 #define EX_TENANT "2b5ac1e4-6f1d-4a3e-9c1a-0c5e7d9a1f00"
 #define EX_USER1 "a11ce000-0000-4000-8000-0000000a11ce"
@@ -203,7 +203,7 @@ static json_t *example_of(const json_t *s)
     return json_null();
 }
 
-json_t *tbd_docgen_example(const tb_event_type *t, const json_t *headers)
+json_t *tb__docgen_example(const tb_event_type *t, const json_t *headers)
 {
     static const char *const users[] = { EX_USER1, EX_USER2 };
     json_t *content = t->content_schema ? example_of(t->content_schema) : json_object();
@@ -259,7 +259,7 @@ static json_t *channel_params(const char *rk)
     return params;
 }
 
-json_t *tbd_docgen_asyncapi(const tb_catalogue *cat, const char *service, const tbd_docgen_opts *o)
+json_t *tb__docgen_asyncapi(const tb_catalogue *cat, const char *service, const tb__docgen_opts *o)
 {
     json_t *all = tb_catalogue_to_json(cat);
     json_t *channels = json_object(), *ops = json_object(), *msgs = json_object();
@@ -311,7 +311,7 @@ json_t *tbd_docgen_asyncapi(const tb_catalogue *cat, const char *service, const 
                                 "bindings", "amqp", "messageType", t->name, "bindingVersion", "0.3.0");
         if (t->description)
             json_object_set_new(msg, "summary", json_string(t->description));
-        json_t *ex = tbd_docgen_example(t, extra);
+        json_t *ex = tb__docgen_example(t, extra);
         if (ex) {
             json_t *hdr = json_deep_copy(ex);
             json_object_del(hdr, "data");
@@ -330,7 +330,7 @@ json_t *tbd_docgen_asyncapi(const tb_catalogue *cat, const char *service, const 
     char title[256];
     snprintf(title, sizeof(title), "%s events", service);
     return json_pack("{s:s,s:{s:s,s:s,s:s},s:s,s:{s:{s:s,s:s,s:s,s:s}},s:o,s:o,s:{s:o}}",
-                     "asyncapi", "3.0.0", "info", "title", title, "version", tbd_version(),
+                     "asyncapi", "3.0.0", "info", "title", title, "version", tb_version(),
                      "description", desc, "defaultContentType", "application/json", "servers",
                      "rabbitmq", "host", o->amqp_host, "protocol", "amqp", "protocolVersion", "0.9.1",
                      "description", "the RabbitMQ broker of the stack", "channels", channels,
@@ -482,22 +482,22 @@ static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
     hp(f, "</table>\n<h3>Payload (<code>data</code>)</h3>\n<table class=\"payload\"><tr><th>field</th>"
           "<th>type</th><th>required</th><th>description</th></tr>\n");
     prop_rows(f, t->content_schema, "");
-    json_t *ex = tbd_docgen_example(t, extra);
+    json_t *ex = tb__docgen_example(t, extra);
     char *d = ex ? json_dumps(ex, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     hp(f, "</table>\n<h3>Example body</h3>\n<pre class=\"example\">%s</pre>\n</section>\n", d);
     free(d);
     json_decref(ex);
 }
 
-static int add_file(tbd_docs *d, const char *name, const char *ctype, char *body, size_t len)
+static int add_file(tb__docs *d, const char *name, const char *ctype, char *body, size_t len)
 {
-    tbd_docfile *nf = realloc(d->files, (d->n + 1) * sizeof(*nf));
+    tb__docfile *nf = realloc(d->files, (d->n + 1) * sizeof(*nf));
     if (!nf) {
         free(body);
         return -1;
     }
     d->files = nf;
-    nf[d->n] = (tbd_docfile){.name = strdup(name), .ctype = ctype, .body = body, .len = len};
+    nf[d->n] = (tb__docfile){.name = strdup(name), .ctype = ctype, .body = body, .len = len};
     if (!nf[d->n].name) {
         free(body);
         return -1;
@@ -507,7 +507,7 @@ static int add_file(tbd_docs *d, const char *name, const char *ctype, char *body
 }
 
 /* Closes the memory stream and adds its text as file `name`. */
-static int finish_page(tbd_docs *d, FILE *f, char **buf, size_t *len, const char *name)
+static int finish_page(tb__docs *d, FILE *f, char **buf, size_t *len, const char *name)
 {
     if (fclose(f) != 0) {
         free(*buf);
@@ -516,7 +516,7 @@ static int finish_page(tbd_docs *d, FILE *f, char **buf, size_t *len, const char
     return add_file(d, name, "text/html; charset=utf-8", *buf, *len);
 }
 
-static int service_page(tbd_docs *d, const tb_catalogue *cat, const json_t *events, const char *svc)
+static int service_page(tb__docs *d, const tb_catalogue *cat, const json_t *events, const char *svc)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -546,7 +546,7 @@ static int service_page(tbd_docs *d, const tb_catalogue *cat, const json_t *even
     return finish_page(d, f, &buf, &len, name);
 }
 
-static int index_page(tbd_docs *d, const tb_catalogue *cat)
+static int index_page(tb__docs *d, const tb_catalogue *cat)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -576,13 +576,13 @@ static int index_page(tbd_docs *d, const tb_catalogue *cat)
            t->service, t->name, t->name, t->service, tb_level_name(t->level),
            t->routing_key_fmt ? t->routing_key_fmt : t->name);
     }
-    hp(f, "</table>\n<p>Generated by tenbus %s.</p>\n</main></body></html>\n", tbd_version());
+    hp(f, "</table>\n<p>Generated by tenbus %s.</p>\n</main></body></html>\n", tb_version());
     return finish_page(d, f, &buf, &len, "index.html");
 }
 
-int tbd_docgen(const tb_catalogue *cat, const tbd_docgen_opts *o, tbd_docs *out)
+int tb__docgen(const tb_catalogue *cat, const tb__docgen_opts *o, tb__docs *out)
 {
-    *out = (tbd_docs){0};
+    *out = (tb__docs){0};
     json_t *all = tb_catalogue_to_json(cat);
     if (!all)
         return -1;
@@ -595,7 +595,7 @@ int tbd_docgen(const tb_catalogue *cat, const tbd_docgen_opts *o, tbd_docs *out)
             continue;
         prev = svc;
         rc = service_page(out, cat, events, svc);
-        json_t *doc = rc == 0 ? tbd_docgen_asyncapi(cat, svc, o) : NULL;
+        json_t *doc = rc == 0 ? tb__docgen_asyncapi(cat, svc, o) : NULL;
         char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(doc);
         char name[300];
@@ -604,11 +604,11 @@ int tbd_docgen(const tb_catalogue *cat, const tbd_docgen_opts *o, tbd_docs *out)
     }
     json_decref(all);
     if (rc < 0)
-        tbd_docs_free(out);
+        tb__docs_free(out);
     return rc;
 }
 
-void tbd_docs_free(tbd_docs *d)
+void tb__docs_free(tb__docs *d)
 {
     for (size_t i = 0; d && i < d->n; i++) {
         free(d->files[i].name);
@@ -616,11 +616,11 @@ void tbd_docs_free(tbd_docs *d)
     }
     if (d) {
         free(d->files);
-        *d = (tbd_docs){0};
+        *d = (tb__docs){0};
     }
 }
 
-const tbd_docfile *tbd_docs_find(const tbd_docs *d, const char *name)
+const tb__docfile *tb__docs_find(const tb__docs *d, const char *name)
 {
     for (size_t i = 0; d && i < d->n; i++)
         if (strcmp(d->files[i].name, name) == 0)
