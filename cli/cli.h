@@ -8,6 +8,8 @@
 
 int cmd_publish(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
+int cmd_docs(int argc, char **argv);       /* docs.c */
+int cmd_catalogue(int argc, char **argv);  /* docs.c: catalogue check */
 
 /* Parses a positive number of seconds ("1.5" allowed) into ms; -1 if bad. */
 long long cli_parse_seconds(const char *s);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "version.h"
+#include <tenbus/tenbus.h>
 
 static void usage(FILE *f)
 {
@@ -18,6 +18,8 @@ static void usage(FILE *f)
             "Commands:\n"
             "  publish   publish one event through the HTTP API (POST /api/events)\n"
             "  listen    connect to the WebSocket, subscribe, print events as JSON lines\n"
+            "  docs      write an event catalogue's AsyncAPI documents and HTML reference\n"
+            "  catalogue check: validate event catalogue files\n"
             "\n"
             "Run 'tenbus COMMAND --help' for a command's options.\n"
             "\n"
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("tenbus %s\n", tbd_version());
+            printf("tenbus %s\n", tb_version());
             return 0;
         default:
             usage(stderr);
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
         return cmd_publish(sub_argc, sub_argv);
     if (strcmp(cmd, "listen") == 0)
         return cmd_listen(sub_argc, sub_argv);
+    if (strcmp(cmd, "docs") == 0)
+        return cmd_docs(sub_argc, sub_argv);
+    if (strcmp(cmd, "catalogue") == 0)
+        return cmd_catalogue(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         if (sub_argc > 1 && strcmp(sub_argv[1], "publish") == 0) {
             char *a[] = { "publish", "--help", NULL };

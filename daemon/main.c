@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "server.h"
-#include "version.h"
+#include "conf/config.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/version.h"
+#include "catalogue/catalogue.h"
 
 static void usage(FILE *out)
 {
@@ -131,6 +132,13 @@ int main(int argc, char **argv)
     tbd_log_set_level(cfg.debug ? TBD_LOG_DEBUG : lvl);
     tbd_log_set_json(cfg.log_format == TBD_LOG_JSON);
     if (check_only) {
+        /* The event catalogue too: its errors name file, line and key. */
+        tbd_catalogue *cat;
+        if (tbd_catalogue_open(&cfg, &cat, err, sizeof(err)) < 0) {
+            fprintf(stderr, "tenbusd: %s\n", err);
+            goto out_cfg;
+        }
+        tbd_catalogue_free(cat);
         printf("configuration OK\n");
         rc = 0;
         goto out_cfg;

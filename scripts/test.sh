@@ -29,13 +29,16 @@ if command -v npm >/dev/null 2>&1; then
     echo "== npm ci (tests/sdk)"
     timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
     export TENBUS_SDK=1
-    # The browser console in Debian's Chromium (playwright-core, tests/console).
-    if [ -x /usr/bin/chromium ]; then
-        echo "== npm ci (tests/console)"
-        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --prefix tests/console --no-audit \
+    # The browser console (tests/console) and the event documentation checks
+    # (tests/docs: @asyncapi/parser), both with playwright-core driving Debian's
+    # chromium (deps.sh test installed it), must run too, not skip. Both
+    # packages pin the same playwright-core.
+    for d in console docs; do
+        echo "== npm ci (tests/$d)"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --prefix tests/$d --no-audit \
             --no-fund --prefer-offline --loglevel=error >/dev/null
-        export TENBUS_CONSOLE=1
-    fi
+    done
+    export TENBUS_CONSOLE=1 TENBUS_DOCS=1
 fi
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -r R --reruns 1 tests/integration "$@"

@@ -4,7 +4,7 @@
 #include <jansson.h>
 
 #include "fuzz.h"
-#include "log_json.h"
+#include "core/log_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

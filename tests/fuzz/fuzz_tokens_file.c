@@ -1,4 +1,4 @@
-/* The file auth backend's tokens file (daemon/tokens_file.c, token.c):
+/* The file auth backend's tokens file (daemon/auth/tokens_file.c, token.c):
  * the input is the file. Every token of a loaded set must be found by its
  * id, and its compiled ACL must agree with its raw entries. */
 #include <unistd.h>
@@ -6,8 +6,8 @@
 #include <tenbus/acl.h>
 
 #include "fuzz.h"
-#include "tokens_file.h"
-#include "yamljson.h"
+#include "auth/tokens_file.h"
+#include "conf/yamljson.h"
 
 static char dir[64];
 
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     /* Re-read the ids from the document itself to look each one up. */
-    json_t *doc = tbd_yaml_load_buf((const char *)data, size, "again", err, sizeof err);
+    json_t *doc = tb__yaml_load_buf((const char *)data, size, "again", err, sizeof err);
     FUZZ_CHECK(doc);
     const json_t *list = json_is_object(doc) ? json_object_get(doc, "tokens") : doc;
     size_t n = json_array_size(list);

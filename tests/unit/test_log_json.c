@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "log_json.h"
+#include "core/log_json.h"
 
 static json_t *fmt(const char *msg, size_t cap)
 {
