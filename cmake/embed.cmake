@@ -1,5 +1,5 @@
 # Writes OUT, a C file holding the console's files as a tbd_asset table
-# (daemon/console.h). Run as: cmake -DOUT=file.c -DSRC_DIR=console -P embed.cmake
+# (daemon/http/console.h). Run as: cmake -DOUT=file.c -DSRC_DIR=console -P embed.cmake
 # Each entry: URL path, content type, bytes. console.html is served as
 # /console, every other file as /console/<name>.
 set(files console.html console.js console.css)

@@ -1,4 +1,4 @@
-/* tbd_log_json_format (daemon/log_json.c): any message text, any output
+/* tbd_log_json_format (daemon/core/log_json.c): any message text, any output
  * size, must give exactly one valid JSON object whose time/level/msg are
  * there, never longer than the buffer, without a raw newline. */
 #include <jansson.h>

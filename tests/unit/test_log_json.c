@@ -1,4 +1,4 @@
-/* JSON log records (daemon/log_json.c): typing of key=value fields, the
+/* JSON log records (daemon/core/log_json.c): typing of key=value fields, the
  * "detail" tail, escaping, truncation to the buffer. */
 #include <jansson.h>
 #include <setjmp.h>
