@@ -4,12 +4,11 @@ command per line).
 
 Needs node, npm and /usr/bin/chromium (`npm ci` in tests/console runs once,
 here); without them the browser tests skip, unless TENBUS_CONSOLE=1 (set by
-scripts/test.sh when chromium and npm are installed), where they fail.
+scripts/test.sh, which installs chromium), where they fail.
 TENBUS_CONSOLE_SCREENSHOT=FILE also saves the screenshot to FILE (that is how
 docs/console.png was made).
 """
 
-import fcntl
 import json
 import os
 import shutil
@@ -24,39 +23,14 @@ from tenbus_harness import scaled
 CONSOLE_DIR = os.path.join(th.REPO, "tests", "console")
 DRIVER = os.path.join(CONSOLE_DIR, "driver.js")
 CHROMIUM = os.environ.get("TENBUS_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("TENBUS_CONSOLE") == "1"
 
 CONSOLE_ON = ["-o", "tenbus.console=true"]
 
 
-def _unavailable(reason):
-    if REQUIRED:
-        pytest.fail("TENBUS_CONSOLE=1 but " + reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def _installed():
-    return th.npm_lock_matches(CONSOLE_DIR)
-
-
 @pytest.fixture(scope="module")
 def node():
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        _unavailable("node/npm not installed (needed for playwright-core)")
-    if not os.access(CHROMIUM, os.X_OK):
-        _unavailable("%s not installed (Debian package chromium)" % CHROMIUM)
-    with open(os.path.join(CONSOLE_DIR, ".npm-ci.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _installed():
-            r = subprocess.run([npm, "ci", "--prefix", CONSOLE_DIR, "--no-audit", "--no-fund",
-                                "--prefer-offline", "--loglevel=error"],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=300, env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
-            if r.returncode != 0:
-                _unavailable("npm ci in tests/console failed (%d):\n%s"
-                             % (r.returncode, r.stderr[-3000:]))
-    return node
+    """node + playwright-core in tests/console/node_modules (th.node_project)."""
+    return th.node_project(CONSOLE_DIR, "TENBUS_CONSOLE", CHROMIUM)
 
 
 class Browser:
