@@ -69,7 +69,20 @@ typedef struct tbd_config {
     char *master_tenant_uuid;     /* tenbus.master_tenant_uuid (file backend) */
     uint32_t workers;             /* tenbus.workers, 0 = one per core */
     tbd_limits limits;            /* tenbus.limits.* */
+
+    /* Which keys a file or a flag set (not defaults): TBD_GIVEN_*. The
+     * backend choice reads them (tbd_config_pick_backends). */
+    unsigned given;
+    const char *bus_why, *auth_why; /* static: why each backend was chosen */
 } tbd_config;
+
+enum {
+    TBD_GIVEN_BUS_BACKEND = 1 << 0,   /* tenbus.bus_backend */
+    TBD_GIVEN_AUTH_BACKEND = 1 << 1,  /* tenbus.auth_backend */
+    TBD_GIVEN_TOKENS_FILE = 1 << 2,   /* tenbus.tokens_file */
+    TBD_GIVEN_AUTH_KEYS = 1 << 3,     /* any auth.* key */
+    TBD_GIVEN_BUS_KEYS = 1 << 4,      /* any bus.* key */
+};
 
 /* Fills *cfg with the built-in defaults (all strings owned by cfg). */
 void tbd_config_defaults(tbd_config *cfg);
@@ -101,6 +114,15 @@ int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *er
 
 /* Applies a "dotted.key=value" string (split at the first '='). */
 int tbd_config_set_kv(tbd_config *cfg, const char *kv, char *err, size_t errlen);
+
+/* Chooses the backends not named by tenbus.bus_backend / tenbus.auth_backend,
+ * from the keys the file(s) and flags set (docs/tenbusd.md, "Backends"):
+ *   auth: tenbus.tokens_file set -> file; else any auth.* key -> wazo-auth;
+ *         else file.
+ *   bus:  any bus.* key -> rabbitmq; else wazo-auth chosen from auth.* keys
+ *         (a wazo-websocketd file) -> rabbitmq; else embedded.
+ * Call once, after the file and the flags. Sets bus_why / auth_why. */
+void tbd_config_pick_backends(tbd_config *cfg);
 
 void tbd_config_free(tbd_config *cfg);
 
