@@ -105,6 +105,7 @@ static const conf__opt conf__opts[] = {
 
     ENUM("tenbus.bus_backend", bus_backend, "embedded", conf__bus_kinds),
     NUM("tenbus.bus_batch_us", CONF_UINT, bus_batch_us, "200", 0, 100000),
+    NUM("tenbus.bus_wait_timeout", CONF_DURATION, bus_wait_timeout, "5", 0, 300),
     ENUM("tenbus.auth_backend", auth_backend, "file", conf__auth_kinds),
     STR("tenbus.tokens_file", tokens_file, NULL, CONF_NULLABLE | CONF_PATH),
     STR("tenbus.master_tenant_uuid", master_tenant_uuid, NULL, CONF_NULLABLE),

@@ -38,6 +38,8 @@ typedef struct tbd_config {
     /* websocket */
     char *listen;                 /* default "127.0.0.1" */
     uint32_t bus_batch_us;        /* tenbus.bus_batch_us: RabbitMQ hand-off gap, default 200 */
+    uint32_t bus_wait_timeout;    /* tenbus.bus_wait_timeout: seconds a new session waits for
+                                   * a bus connection attempt in progress, default 5 (0 = none) */
     uint16_t port;                /* default 9502 */
     uint32_t ping_interval;       /* seconds, default 60 */
     char *tls_certificate;        /* websocket.certificate: PEM chain (TLS is on when */

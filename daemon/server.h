@@ -135,6 +135,11 @@ struct tbd_worker {
     uint32_t acl_names_n, acl_gen;
     tbd_buf *ping_frame;
 
+    /* sessions waiting on the bus (session.c): for a connection attempt's
+     * outcome, or for the bindings of their subscriptions */
+    struct tbd_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+
     tbd_stats stats;
 };
 
@@ -165,8 +170,20 @@ void tbd_server_dispatch(tbd_server *srv, tbd_msg *m);
 /* Same for n messages at once: one lock and one wake-up per worker for
  * the whole batch (a consumer that drains its broker socket uses this). */
 void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n);
-void tbd_server_sub_add(tbd_server *srv, const char *name);
+/* Counts a session's subscription to `name` (or "*"): 0, or -1 on ENOMEM. */
+int tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
+/* True if `name` is in place on the bus (the bus confirmed its binding, or
+ * needs none). Any thread. */
+bool tbd_server_sub_bound(tbd_server *srv, const char *name);
+/* Bus thread: the bindings of these names are confirmed by the broker /
+ * are all gone (connection lost). Waiting sessions are woken. */
+void tbd_server_subs_confirmed(tbd_server *srv, const char *const *names, size_t n);
+void tbd_server_subs_unconfirm(tbd_server *srv);
+/* Any thread: the bus state or bindings changed; every worker re-checks
+ * its waiting sessions (tbd_session_wake_waiters). */
+void tbd_server_bus_changed(tbd_server *srv);
+tbd_bus_state tbd_server_bus_state(tbd_server *srv);
 /* Snapshot of the names with subscribers on this node (bus backends
  * re-bind from it). Returns a new array of *n new strings, or NULL on ENOMEM. */
 char **tbd_server_sub_names(tbd_server *srv, size_t *n);
@@ -214,6 +231,10 @@ void tbd_session_begin(tbd_conn *c, const char *token, const char *version);
 ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len);
 void tbd_session_check_token(tbd_conn *c);
 void tbd_session_end(tbd_conn *c);  /* unindex, log */
+/* Re-checks the sessions waiting on the bus (connection outcome, deadline,
+ * bindings): resumes, refuses or keeps each. Worker thread. */
+void tbd_session_wake_waiters(tbd_worker *w);
+void tbd_session_free_waiters(tbd_worker *w);  /* shutdown: drops them */
 
 /* api.c: HTTP API */
 struct tbd_http_req;
