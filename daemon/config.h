@@ -14,8 +14,8 @@ typedef enum { TBD_AUTH_FILE = 0, TBD_AUTH_WAZO } tbd_auth_kind;
 typedef enum { TBD_CHECK_DYNAMIC = 0, TBD_CHECK_STATIC } tbd_check_strategy;
 
 typedef struct tbd_limits {
-    uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 65536 */
-    uint64_t max_message_size;    /* default 262144 */
+    uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 1 MiB */
+    uint64_t max_message_size;    /* default 1 MiB, as wazo-websocketd */
     uint32_t max_header_size;     /* HTTP request head, default 8192 */
     uint32_t handshake_timeout;   /* seconds, default 10 */
     uint32_t max_connections;     /* default 0 = as many as the fd limit allows */

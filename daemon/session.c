@@ -455,11 +455,19 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
     ws_msg m;
     size_t used = 0;
     int r = ws__reader_next(&c->rd, data, len, &used, &m);
+    if (c->draining)
+        return (ssize_t)len;
     if (r < 0) {
         if (c->state == CONN_CLOSING) {
             tbd_conn_abort(c);
             return -1;
         }
+        /* The peer may still be sending the rest of what we refused (a
+         * message over the limit): read and discard it rather than close
+         * with unread input, which would reset the connection before the
+         * peer reads our close frame (conn.c shuts the write side down
+         * once the close frame is out, and closes on the peer's EOF). */
+        c->draining = true;
         log_info("websocket error user=%s peer=%s: close %d", c->tok ? or_dash(c->tok->user_uuid) : "-",
                  c->peer, -r);
         tbd_conn_close_ws(c, (uint16_t)-r, "");

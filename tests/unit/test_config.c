@@ -56,8 +56,8 @@ static void check_defaults(const tbd_config *c)
     assert_null(c->tokens_file);
     assert_null(c->master_tenant_uuid);
     assert_int_equal(c->workers, 0);
-    assert_int_equal(c->limits.max_frame_size, 65536);
-    assert_int_equal(c->limits.max_message_size, 262144);
+    assert_int_equal(c->limits.max_frame_size, 1024 * 1024);
+    assert_int_equal(c->limits.max_message_size, 1024 * 1024);
     assert_int_equal(c->limits.max_header_size, 8192);
     assert_int_equal(c->limits.handshake_timeout, 10);
     assert_int_equal(c->limits.max_connections, 0);
