@@ -20,19 +20,12 @@ import pytest
 
 import tenbus_harness as th
 import test_rabbitmq as rq
+from test_rabbitmq import broker  # noqa: F401  (autouse: skip/fail without a broker)
 
 pika = pytest.importorskip("pika")
 
 ROUNDS = int(os.environ.get("TENBUS_BIND_ROUNDS", "500"))
 EVENT_WAIT = 3.0           # seconds: a lost event shows up as this long a wait
-
-
-@pytest.fixture(scope="module", autouse=True)
-def broker():
-    if not rq._broker_up():
-        if rq.REQUIRED:
-            pytest.fail("TENBUS_RABBITMQ=1 but no broker (scripts/rabbitmq.sh start)")
-        pytest.skip("no RabbitMQ")
 
 
 exchange = rq.exchange

@@ -16,18 +16,11 @@ import tenbus_harness as th
 import test_rabbitmq as rq
 from tenbus_harness import ev_user, iso_in
 from test_sdk import sdk, sdk_clients  # noqa: F401  (fixtures)
+from test_rabbitmq import broker  # noqa: F401  (autouse: skip/fail without a broker)
 from test_wazo_auth import SERVICE_ID, SERVICE_KEY, WazoDaemon, double  # noqa: F401
 
 exchange = rq.exchange
 pub = rq.pub
-
-
-@pytest.fixture(scope="module", autouse=True)
-def broker():
-    if not rq._broker_up():
-        if rq.REQUIRED:
-            pytest.fail("TENBUS_RABBITMQ=1 but no broker (scripts/rabbitmq.sh start)")
-        pytest.skip("no RabbitMQ")
 
 
 class WazoFilesDaemon(WazoDaemon):
@@ -45,7 +38,6 @@ class WazoFilesDaemon(WazoDaemon):
             f.write(
                 "debug: true\n"
                 "log_level: info\n"
-                "log_file: tenbusd.log\n"
                 "extra_config_files: conf.d\n"
                 "user: wazo-websocketd\n"
                 "process_workers: 1\n"
@@ -77,14 +69,6 @@ class WazoFilesDaemon(WazoDaemon):
                 % (self.uuid, self.port, self.double.port, rq.HOST, rq.PORT, self.exchange))
         with open(self.key_path, "w") as f:
             f.write("service_id: %s\nservice_key: %s\n" % (SERVICE_ID, SERVICE_KEY))
-        self.log_path = os.path.join(self.dir, "tenbusd.log")
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
 
 @pytest.fixture
