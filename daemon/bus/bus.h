@@ -25,6 +25,9 @@ typedef struct tbd_pub {
     const char *raw_routing_key;   /* raw: may be "" */
 } tbd_pub;
 
+/* Where a bus connection stands (tbd_bus_ops.state). */
+typedef enum { TBD_BUS_DOWN = 0, TBD_BUS_CONNECTING, TBD_BUS_UP } tbd_bus_state;
+
 typedef struct tbd_bus_ops {
     const char *name;
     /* Publishes p[0..n) in order: the one publish entry. Called from a worker
@@ -39,7 +42,15 @@ typedef struct tbd_bus_ops {
     void (*subscribe)(tbd_bus *b, const char *name);
     void (*unsubscribe)(tbd_bus *b, const char *name);
     bool (*connected)(tbd_bus *b);
+    /* Optional (NULL: UP while connected(), else DOWN). CONNECTING while a
+     * connection attempt is in progress: a new session waits for its
+     * outcome. Every change away from CONNECTING is followed by
+     * tbd_server_bus_changed(). */
+    tbd_bus_state (*state)(tbd_bus *b);
     void (*free)(tbd_bus *b);
+    /* True if a subscription is in place only once the backend confirms
+     * its binding (tbd_server_subs_confirmed); false: at once. */
+    bool confirms_binds;
 } tbd_bus_ops;
 
 struct tbd_bus {

@@ -80,6 +80,7 @@ typedef struct bus_rmq {
     atomic_bool stop;
     atomic_bool up;               /* connected(): consuming and bound */
     atomic_bool bind_dirty;
+    atomic_int state;             /* tbd_bus_state, for sessions arriving meanwhile */
 
     uv_mutex_t lock;              /* guards the publish queue */
     pub_item *q_head, **q_tail;
@@ -201,6 +202,42 @@ static void binding_changed(tbd_bus *b, const char *name)
 static bool connected(tbd_bus *b)
 {
     return atomic_load(&((bus_rmq *)b)->up);
+}
+
+static tbd_bus_state bus_state(tbd_bus *b)
+{
+    return (tbd_bus_state)atomic_load(&((bus_rmq *)b)->state);
+}
+
+/* ---- connection state and binding confirmations (AMQP thread) ----
+ * Sessions wait on these (session.c): a new one while an attempt is in
+ * progress, a subscriber until its name's binding is confirmed. */
+
+/* Publishes the outcome of an attempt (or a loss) and wakes the waiters. */
+static void set_state(bus_rmq *r, tbd_bus_state st)
+{
+    if (atomic_exchange(&r->state, (int)st) != (int)st && st != TBD_BUS_CONNECTING)
+        tbd_server_bus_changed(r->srv);
+}
+
+/* Every name of `set` is bound: queue.bind answered bind-ok for it on this
+ * connection (synchronous RPCs), now or in an earlier pass. */
+static void confirm_bound(bus_rmq *r, struct bound *set)
+{
+    size_t n = HASH_COUNT(set), i = 0;
+    if (!n)
+        return;
+    const char **names = malloc(n * sizeof(*names));
+    if (!names) {
+        /* The waiters stay; the next pass confirms again. */
+        log_error("rabbitmq: out of memory confirming bindings");
+        atomic_store(&r->bind_dirty, true);
+        return;
+    }
+    for (struct bound *e = set; e; e = e->hh.next)
+        names[i++] = e->name;
+    tbd_server_subs_confirmed(r->srv, names, n);
+    free(names);
 }
 
 /* ---- AMQP thread ---- */
@@ -351,6 +388,7 @@ static int reconcile(bus_rmq *r)
         free(e);
     }
     r->bound = keep;
+    confirm_bound(r, keep);
     rc = 0;
     goto out;
 fail_merge:
@@ -634,10 +672,12 @@ static void lost(bus_rmq *r)
     handoff(r);   /* consumed before the loss: still theirs to deliver */
     atomic_store(&r->up, false);
     conn_drop(r);
+    tbd_server_subs_unconfirm(r->srv);
     drop_pending(r);
     log_warn("rabbitmq connection lost host=%s port=%u: closing sessions", r->cfg->bus_host,
              r->cfg->bus_port);
     tbd_server_close_sessions(r->srv, "bus connection lost");
+    set_state(r, TBD_BUS_DOWN);
 }
 
 /* Returns while stopping or once the connection is lost. */
@@ -686,8 +726,11 @@ static void amqp_thread(void *arg)
     unsigned failures = 0;
     while (!atomic_load(&r->stop)) {
         atomic_store(&r->bind_dirty, false);
+        set_state(r, TBD_BUS_CONNECTING);
         if (conn_open(r) < 0) {
             conn_drop(r);
+            tbd_server_subs_unconfirm(r->srv);
+            set_state(r, TBD_BUS_DOWN);
             /* 1, 2, 4, 8, 16, then every 32 s (DESIGN.md §5). */
             unsigned delay = failures < 5 ? 1u << failures : BACKOFF_MAX_S;
             failures++;
@@ -698,11 +741,13 @@ static void amqp_thread(void *arg)
         failures = 0;
         drop_pending(r);   /* none can exist: publish() refused while down */
         atomic_store(&r->up, true);
+        set_state(r, TBD_BUS_UP);
         log_info("rabbitmq connected host=%s port=%u vhost=%s exchange=%s queue=%s", r->cfg->bus_host,
                  r->cfg->bus_port, r->cfg->bus_vhost, r->cfg->bus_exchange_name, r->queue);
         serve(r);
     }
     atomic_store(&r->up, false);
+    atomic_store(&r->state, TBD_BUS_DOWN);
     if (r->conn) {
         send_queued(r);   /* best effort: what the API already accepted */
         graceful_close(r);
@@ -726,7 +771,8 @@ static void destroy(tbd_bus *b)
 
 static const tbd_bus_ops rabbitmq_ops = {
     .name = "rabbitmq", .publish = publish, .subscribe = binding_changed,
-    .unsubscribe = binding_changed, .connected = connected, .free = destroy,
+    .unsubscribe = binding_changed, .connected = connected, .state = bus_state, .free = destroy,
+    .confirms_binds = true,
 };
 
 tbd_bus *tbd_bus_rabbitmq_new(tbd_server *srv)
@@ -738,6 +784,9 @@ tbd_bus *tbd_bus_rabbitmq_new(tbd_server *srv)
     r->srv = srv;
     r->cfg = srv->cfg;
     r->q_tail = &r->q_head;
+    /* The first attempt starts with the thread: a session arriving before
+     * it ends waits for it (DESIGN.md §5). */
+    atomic_init(&r->state, TBD_BUS_CONNECTING);
     if (!(r->scan = tbd_json_scanner_new())) {
         free(r);
         return NULL;

@@ -13,11 +13,13 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/conn.h"
+#include "ws/session.h"
 #include "catalogue/catalogue.h"
 
 struct tbd_subcount {
     char *name;
     unsigned n;
+    bool bound;            /* the bus confirmed its binding (or needs none) */
     UT_hash_handle hh;
 };
 
@@ -67,7 +69,7 @@ void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
         tbd_worker_post_batch(&srv->workers[i], m, n);
 }
 
-void tbd_server_sub_add(tbd_server *srv, const char *name)
+int tbd_server_sub_add(tbd_server *srv, const char *name)
 {
     struct tbd_subcount *s;
     bool first = false;
@@ -79,8 +81,10 @@ void tbd_server_sub_add(tbd_server *srv, const char *name)
             free(s);
             s = NULL;
         }
-        if (s)
+        if (s) {
+            s->bound = !srv->bus->ops->confirms_binds;
             HASH_ADD_KEYPTR(hh, srv->subcounts, s->name, strlen(s->name), s);
+        }
     }
     if (s)
         first = s->n++ == 0;
@@ -90,6 +94,7 @@ void tbd_server_sub_add(tbd_server *srv, const char *name)
      * name from another worker (they re-check the count). */
     if (first)
         srv->bus->ops->subscribe(srv->bus, name);
+    return s ? 0 : -1;
 }
 
 void tbd_server_sub_del(tbd_server *srv, const char *name)
@@ -107,6 +112,65 @@ void tbd_server_sub_del(tbd_server *srv, const char *name)
     uv_mutex_unlock(&srv->subs_lock);
     if (last)
         srv->bus->ops->unsubscribe(srv->bus, name);
+}
+
+bool tbd_server_sub_bound(tbd_server *srv, const char *name)
+{
+    struct tbd_subcount *s;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_FIND_STR(srv->subcounts, name, s);
+    bool bound = s && s->bound;
+    uv_mutex_unlock(&srv->subs_lock);
+    return bound;
+}
+
+/* A name may have lost its last subscriber and gained a new one since the
+ * bus listed it: its binding was in place when the bus confirmed this list,
+ * and stays until a later pass sees the name unwanted, so marking the new
+ * entry bound is right. A name added after the list is not in it. */
+void tbd_server_subs_confirmed(tbd_server *srv, const char *const *names, size_t n)
+{
+    bool changed = false;
+    struct tbd_subcount *s;
+    uv_mutex_lock(&srv->subs_lock);
+    for (size_t i = 0; i < n; i++) {
+        HASH_FIND_STR(srv->subcounts, names[i], s);
+        if (s && !s->bound)
+            changed = s->bound = true;
+    }
+    uv_mutex_unlock(&srv->subs_lock);
+    if (changed)
+        tbd_server_bus_changed(srv);
+}
+
+void tbd_server_subs_unconfirm(tbd_server *srv)
+{
+    struct tbd_subcount *s, *t;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_ITER(hh, srv->subcounts, s, t)
+        s->bound = false;
+    uv_mutex_unlock(&srv->subs_lock);
+}
+
+static void bus_changed_task(tbd_worker *w, void *arg)
+{
+    (void)arg;
+    tbd_session_wake_waiters(w);
+}
+
+void tbd_server_bus_changed(tbd_server *srv)
+{
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (tbd_worker_call(&srv->workers[i], bus_changed_task, NULL) < 0)
+            log_error("worker %u: cannot post a bus change (out of memory)", i);
+}
+
+tbd_bus_state tbd_server_bus_state(tbd_server *srv)
+{
+    tbd_bus *b = srv->bus;
+    if (b->ops->state)
+        return b->ops->state(b);
+    return b->ops->connected(b) ? TBD_BUS_UP : TBD_BUS_DOWN;
 }
 
 char **tbd_server_sub_names(tbd_server *srv, size_t *n)

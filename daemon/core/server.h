@@ -46,8 +46,20 @@ void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n);
 /* Closes every WebSocket session of every worker with 1011 and `reason`
  * (a static string), e.g. "bus connection lost". Any thread. */
 void tbd_server_close_sessions(tbd_server *srv, const char *reason);
-void tbd_server_sub_add(tbd_server *srv, const char *name);
+/* Counts a session's subscription to `name` (or "*"): 0, or -1 on ENOMEM. */
+int tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
+/* True if `name` is in place on the bus (the bus confirmed its binding, or
+ * needs none). Any thread. */
+bool tbd_server_sub_bound(tbd_server *srv, const char *name);
+/* Bus thread: the bindings of these names are confirmed by the broker /
+ * are all gone (connection lost). Waiting sessions are woken. */
+void tbd_server_subs_confirmed(tbd_server *srv, const char *const *names, size_t n);
+void tbd_server_subs_unconfirm(tbd_server *srv);
+/* Any thread: the bus state or bindings changed; every worker re-checks
+ * its waiting sessions (tbd_session_wake_waiters). */
+void tbd_server_bus_changed(tbd_server *srv);
+tbd_bus_state tbd_server_bus_state(tbd_server *srv);
 /* Snapshot of the names with subscribers on this node (bus backends
  * re-bind from it). Returns a new array of *n new strings, or NULL on ENOMEM. */
 char **tbd_server_sub_names(tbd_server *srv, size_t *n);

@@ -174,6 +174,7 @@ static void on_sweep(uv_timer_t *t)
             finish_stop(w);
         return;
     }
+    tbd_session_wake_waiters(w);   /* deadlines of sessions waiting on the bus */
     const tbd_config *cfg = w->srv->cfg;
     uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
                                                                 : 2 * cfg->ping_interval) * 1000;
@@ -333,6 +334,7 @@ void tbd_worker_free(tbd_worker *w)
     finish_stop(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     run_tasks(w);
+    tbd_session_free_waiters(w);
     drain_inbox(w);
     tbd_route_free(w);
     uv_loop_close(&w->loop);

@@ -135,6 +135,7 @@ static int on_headers_complete(http_parser *p)
     tbd_http *h = p->data;
     h->headers_done = true;
     h->req.method = p->method;
+    h->req.http11 = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
     if (!p->upgrade && (p->flags & F_CONTENTLENGTH) && p->content_length > h->max_body) {
         h->too_large = true;
         return -1; /* stop parsing: answered with 413 */
@@ -381,6 +382,10 @@ int tbd_http_upgrade_check(const tbd_http_req *r, char accept[29], const char **
     if (r->method != HTTP_GET || !r->hdr[H_UPGRADE] || !has_token(r->hdr[H_UPGRADE], "websocket") ||
         !has_token(r->hdr[H_CONNECTION], "upgrade")) {
         *why = "not a websocket upgrade request";
+        return 400;
+    }
+    if (!r->http11) {
+        *why = "websocket upgrade needs HTTP/1.1 or later";
         return 400;
     }
     if (!r->hdr[H_WS_VERSION] || strcmp(r->hdr[H_WS_VERSION], "13") != 0) {

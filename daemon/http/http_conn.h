@@ -20,6 +20,7 @@ typedef struct tbd_http_req {
     char *body;
     size_t body_len;
     bool keep_alive;
+    bool http11;             /* HTTP/1.1 or later (RFC 6455 §4.2.1 needs it to upgrade) */
 } tbd_http_req;
 
 /* The HTTP parser of one connection, usable without one (tests, fuzzing). */

@@ -256,6 +256,28 @@ static void pop_written(tbd_conn *c, uint32_t n)
 /* Everything queued so far is written and no write is in flight. Frames
  * queued meanwhile wait for the next flush (this iteration's check phase),
  * where they are merged into one write. */
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    tbd_conn *c = req->data;
+    free(req);
+    tbd_conn_unref(c);
+}
+
+/* Draining (session.c): the close frame is written; FIN after it, so the
+ * peer reads it and closes, and our close then finds no unread input. */
+static void shutdown_write(tbd_conn *c)
+{
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    c->shut_wr = true;
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        tbd_conn_abort(c);
+        return;
+    }
+    req->data = c;
+    c->refs++;
+}
+
 static void write_done(tbd_conn *c)
 {
     if (c->closed)
@@ -264,6 +286,8 @@ static void write_done(tbd_conn *c)
         mark_dirty(c);
     else if (c->close_after_flush && (c->state == TBD_CONN_HTTP || c->peer_closed))
         tbd_conn_abort(c);
+    else if (c->close_after_flush && c->draining && !c->shut_wr)
+        shutdown_write(c);
     else if (c->state == TBD_CONN_HTTP && c->http)
         tbd_http_request_done(c);
 }

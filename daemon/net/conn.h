@@ -33,6 +33,9 @@ struct tbd_conn {
     uint8_t role;              /* tbd_role while indexed */
     bool started, star, writing, dirty, reading, paused, closed, indexed, slow;
     bool ended, peer_closed, auth_busy, checking;
+    /* one byte, so the struct keeps its size (idle memory per session) */
+    bool draining : 1;         /* closed for bad input: unread input is discarded */
+    bool shut_wr : 1;          /* draining: write side shut down after the close frame */
     bool close_after_flush;    /* HTTP: Connection: close; WS: close frame queued */
     uint16_t n_subs;
     int refs;                  /* pending async operations + 1 while open */
