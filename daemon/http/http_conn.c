@@ -532,7 +532,8 @@ ssize_t tbd_http_feed(tbd_conn *c, uint8_t *data, size_t len)
     return (ssize_t)n;
 }
 
-void tbd_http_request_done(tbd_conn *c)
+/* The response is written: go on with the next request. */
+static void request_done(tbd_conn *c)
 {
     tbd_http *h = c->http;
     /* Only once the response itself is written (not an interim 100). */
@@ -544,3 +545,26 @@ void tbd_http_request_done(tbd_conn *c)
     c->deadline = tbd_now_ms(c->w) + (uint64_t)c->w->srv->cfg->limits.handshake_timeout * 1000;
     tbd_conn_resume(c);
 }
+
+/* ---- the phase's operations (net/conn.h) ---- */
+
+static void http_sweep(tbd_conn *c, uint64_t now)
+{
+    if (!c->paused && now >= c->deadline) {
+        TBD_STAT_INC(c->w, TBD_ST_HANDSHAKE_TIMEOUTS);
+        log_debug("idle/handshake timeout peer=%s", c->peer);
+        tbd_conn_abort(c);
+    }
+}
+
+/* A request being handled (paused) finishes and answers first. */
+static void http_stop(tbd_conn *c)
+{
+    if (!c->paused)
+        tbd_conn_abort(c);
+}
+
+const tbd_conn_phase tbd_http_phase = {
+    .name = "http", .feed = tbd_http_feed, .sweep = http_sweep, .stop = http_stop,
+    .written = request_done,
+};

@@ -63,7 +63,8 @@ void tbd_http_free(struct tbd_conn *c);
 ssize_t tbd_http_feed(struct tbd_conn *c, uint8_t *data, size_t len);
 void tbd_http_respond(struct tbd_conn *c, int status, const char *ctype, const char *body, size_t len);
 void tbd_http_respond_json(struct tbd_conn *c, int status, json_t *body); /* steals body */
-void tbd_http_request_done(struct tbd_conn *c);   /* response written: go on with the next request */
+/* The HTTP phase's operations (net/conn.h). */
+extern const struct tbd_conn_phase tbd_http_phase;
 /* The request being handled (valid from tbd_api_handle until its response is written). */
 const tbd_http_req *tbd_http_current(struct tbd_conn *c);
 

@@ -3,7 +3,8 @@
  * Messages of a session are handled strictly in order: while a token lookup
  * is pending (initial auth or renewal), input processing is paused, so a
  * later command never overtakes an earlier one, and `start`'s reply is
- * queued before any event can be (events are only queued once `started`). */
+ * queued before any event can be (events are only queued once the session is
+ * TBD_SESS_STARTED). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -81,6 +82,7 @@ static bool stale_answer(tbd_conn *c, tbd_token *tok)
 /* The session is authenticated and the bus is up: index it, say init. */
 static void session_open(tbd_conn *c, tbd_token *tok)
 {
+    c->sess = TBD_SESS_OPEN;
     set_token(c, tok);
     char init[64];
     snprintf(init, sizeof(init), "{\"op\":\"init\",\"code\":0,\"data\":{\"version\":%d}}", c->version);
@@ -99,7 +101,7 @@ static void session_open(tbd_conn *c, tbd_token *tok)
  * start whose names are not yet bound on the node's queue (DESIGN.md §3: a
  * reply is a promise): the entry holds the reply to send. Input stays
  * paused meanwhile, so later commands keep their order. The bus wakes the
- * workers on every change (tbd_server_bus_changed); the sweep re-checks too,
+ * workers on every change (tbd_bus_host.state_changed); the sweep re-checks too,
  * for deadlines. */
 enum { ACK_NONE = 0, ACK_SUBSCRIBE, ACK_START };
 
@@ -140,9 +142,9 @@ static void do_start(tbd_conn *c)
 {
     /* DESIGN.md §3: events before start are dropped, not queued; an
      * event already dispatched but not yet routed here counts as before. */
-    if (!c->started)
+    if (c->sess != TBD_SESS_STARTED)
         c->start_seq = atomic_load(&c->w->srv->dispatched);
-    c->started = true;
+    c->sess = TBD_SESS_STARTED;
     send_ack(c, "start");
 }
 
@@ -231,7 +233,6 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
     tbd_server *srv = c->w->srv;
-    c->auth_busy = false;
     if (stale_answer(c, tok))
         return;
     tbd_bus_state st = TBD_BUS_DOWN;
@@ -247,6 +248,7 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
     } else if (st == TBD_BUS_CONNECTING && srv->cfg->bus_wait_timeout) {
         /* Stays paused; the waiter's ref and token carry it on. */
         c->deadline = tbd_now_ms(c->w) + (uint64_t)srv->cfg->bus_wait_timeout * 1000;
+        c->sess = TBD_SESS_WAITING_BUS;
         if (waiter_push(c->w, c, tok, ACK_NONE) == 0) {
             log_debug("waiting for the bus connection attempt peer=%s", c->peer);
             tbd_conn_unref(c);
@@ -289,14 +291,14 @@ void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
     }
     tbd_conn_pause(c);
     c->refs++;
-    c->auth_busy = true;
+    c->sess = TBD_SESS_AUTHENTICATING;
     srv->auth->ops->lookup(srv->auth, c->w, token, on_auth_initial, c);
 }
 
 static void on_auth_renew(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
-    c->auth_busy = false;
+    c->renewing = false;
     if (stale_answer(c, tok))
         return;
     if (!token_acceptable(status, tok)) {
@@ -309,7 +311,7 @@ static void on_auth_renew(void *arg, int status, tbd_token *tok)
         log_debug("token renewed user=%s tenant=%s -> user=%s tenant=%s", or_dash(c->tok->user_uuid),
                   or_dash(c->tok->tenant_uuid), or_dash(tok->user_uuid), or_dash(tok->tenant_uuid));
         set_token(c, tok);
-        if (c->version == 2 || !c->started)
+        if (c->version == 2 || c->sess != TBD_SESS_STARTED)
             send_ack(c, "token");
     }
     tbd_conn_resume(c);
@@ -408,7 +410,7 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
     }
     switch (cmd.op) {
     case WSP_SUBSCRIBE: {
-        bool ack = c->version == 2 || !c->started;
+        bool ack = c->version == 2 || c->sess != TBD_SESS_STARTED;
         int r = subscribe(c, cmd.arg);
         cmd.arg = NULL;
         if (r > 0 && ack)
@@ -426,7 +428,7 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
     case WSP_TOKEN:
         tbd_conn_pause(c);
         c->refs++;
-        c->auth_busy = true;
+        c->renewing = true;
         c->w->srv->auth->ops->lookup(c->w->srv->auth, c->w, cmd.arg, on_auth_renew, c);
         break;
     case WSP_PING:
@@ -500,9 +502,9 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
 
 void tbd_session_end(tbd_conn *c)
 {
-    if (c->ended)
+    if (c->sess == TBD_SESS_ENDED)
         return;
-    c->ended = true;
+    c->sess = TBD_SESS_ENDED;
     tbd_route_del(c->w, c);
     if (c->star)
         tbd_server_sub_del(c->w->srv, "*");
@@ -517,3 +519,44 @@ void tbd_session_end(tbd_conn *c)
              c->close_code, c->close_code == 1006 ? "connection lost" : or_dash(c->close_reason),
              ms / 1000.0, (unsigned long long)c->n_delivered);
 }
+
+/* ---- the phase's operations (net/conn.h) ---- */
+
+static void ws_sweep(tbd_conn *c, uint64_t now)
+{
+    const tbd_config *cfg = c->w->srv->cfg;
+    uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
+                                                                : 2 * cfg->ping_interval) * 1000;
+    /* Any bytes count as an answer: a client busy sending is alive, and one
+     * that never answers pings is not (RFC 6455 §5.5.2). */
+    if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
+        log_info("ping timeout user=%s peer=%s idle_ms=%llu", or_dash(c->tok->user_uuid), c->peer,
+                 (unsigned long long)(now - c->last_seen));
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "ping timeout");
+        return;
+    }
+    if (c->next_check && now >= c->next_check && !c->renewing)
+        tbd_session_check_token(c);
+}
+
+static void ws_stop(tbd_conn *c)
+{
+    tbd_conn_close_ws(c, WS_CLOSE_GOING_AWAY, "server shutdown");
+}
+
+const tbd_conn_phase tbd_ws_phase = {
+    .name = "websocket", .feed = tbd_session_feed, .sweep = ws_sweep, .stop = ws_stop,
+    .leave = tbd_session_end,
+};
+
+/* Our close frame is queued: read until the peer's, or the deadline. The
+ * worker's stop closes these once the frame is written. */
+static void closing_sweep(tbd_conn *c, uint64_t now)
+{
+    if (now >= c->deadline)
+        tbd_conn_abort(c);
+}
+
+const tbd_conn_phase tbd_ws_closing_phase = {
+    .name = "closing", .feed = tbd_session_feed, .sweep = closing_sweep,
+};
