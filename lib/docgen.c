@@ -88,41 +88,121 @@ static json_t *to_json_schema(const json_t *s)
     return o;
 }
 
-/* The generated headers of a type (what tb_event_new writes), plus its
- * extra fields, as schema properties and their required list. */
+/* ---- the generated headers, as the codec writes them -------------------- */
+
+/* Adds "{f}" to `fields` for each {f} of a routing-key or ACL format but the
+ * addressing ones. */
+static void format_placeholders(const char *fmt, json_t *fields)
+{
+    for (const char *c = fmt ? strchr(fmt, '{') : NULL; c; c = strchr(c + 1, '{')) {
+        const char *end = strchr(c, '}');
+        if (!end)
+            return;
+        char name[200], ph[204];
+        int n = (int)(end - c - 1);
+        snprintf(name, sizeof(name), "%.*s", n, c + 1);
+        snprintf(ph, sizeof(ph), "{%s}", name);
+        if (strcmp(name, "tenant_uuid") != 0 && strcmp(name, "user_uuid") != 0)
+            json_object_set_new(fields, name, json_string(ph));
+    }
+}
+
+/* A type's event built by the codec with placeholders for everything that
+ * varies ("{tenant_uuid}", "{user_uuid}", "{field}"): its headers are the
+ * type's, in order, and its routing key and required_acl come out as the
+ * formats themselves (braces are not escaped). The docs describe this, so
+ * DESIGN.md §1 is not written a second time here. NULL on error. */
+static tb_event *template_event(const tb_event_type *t)
+{
+    static const char *const users[] = { "{user_uuid}" };
+    json_t *fields = json_object();
+    format_placeholders(t->routing_key_fmt, fields);
+    format_placeholders(t->acl_fmt, fields);
+    for (const char *const *f = t->extra_fields; f && *f; f++) {
+        char ph[204];
+        snprintf(ph, sizeof(ph), "{%s}", *f);
+        json_object_set_new(fields, *f, json_string(ph));
+    }
+    tb_event_args a = {
+        .tenant_uuid = "{tenant_uuid}", .user_uuid = "{user_uuid}", .user_uuids = users,
+        .n_user_uuids = 1, .fields = fields, .timestamp = EX_TIME,
+    };
+    tb_event *ev = NULL;
+    if (tb_event_new(t, &a, EX_ORIGIN, &ev) != TB_OK)
+        ev = NULL;
+    json_decref(fields);
+    return ev;
+}
+
+/* How the docs show and explain one generated header. */
+typedef struct hdr_doc {
+    const char *shown_key, *shown_value, *meaning; /* HTML row */
+    json_t *schema;                                /* AsyncAPI property (new ref) */
+} hdr_doc;
+
+static bool generated_doc(const tb_event_type *t, const char *key, const json_t *value, hdr_doc *d)
+{
+    const char *v = json_string_value(value);
+    static char acl_desc[600];
+    switch (tb_wire_header_kind(key)) {
+    case TB_HDR_NAME:
+        *d = (hdr_doc){key, v, "the event name", json_pack("{s:s,s:s}", "type", "string", "const", v)};
+        return true;
+    case TB_HDR_ORIGIN_UUID:
+        *d = (hdr_doc){key, "<stack uuid>", "the publishing stack",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid", "description",
+                                 "uuid of the publishing stack")};
+        return true;
+    case TB_HDR_TIMESTAMP:
+        *d = (hdr_doc){key, "<ISO 8601>", "when it was published",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "date-time", "description",
+                                 "when the event was published (ISO 8601)")};
+        return true;
+    case TB_HDR_REQUIRED_ACCESS:
+        *d = (hdr_doc){key, v, "", json_pack("{s:s,s:s}", "type", "string", "const", v)};
+        return true;
+    case TB_HDR_REQUIRED_ACL:
+        snprintf(acl_desc, sizeof(acl_desc), "ACL a WebSocket session's token must grant: %s", v ? v : "");
+        *d = (hdr_doc){key, v, "what a WebSocket session's ACL must grant",
+                       json_pack("{s:[s,s],s:s}", "type", "string", "null", "description", acl_desc)};
+        return true;
+    case TB_HDR_TENANT_UUID:
+        *d = (hdr_doc){key, "<tenant uuid>", "the tenant",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid", "description",
+                                 "the tenant the event belongs to")};
+        return true;
+    case TB_HDR_USER:
+        if (t->level == TB_LEVEL_TENANT) {
+            *d = (hdr_doc){key, "true", "every user of the tenant",
+                           json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1, "description",
+                                     "every user of the tenant may receive it")};
+            return true;
+        }
+        /* user_uuid:<uuid>: a pattern, not a property (user_patterns) */
+        *d = (hdr_doc){"user_uuid:<user uuid>", "true",
+                       t->level == TB_LEVEL_USER ? "the user" : "one per listed user", NULL};
+        return true;
+    case TB_HDR_EXTRA:
+        break;
+    }
+    return false;
+}
+
+/* The generated headers of a type (what the codec writes), plus its extra
+ * fields, as schema properties and their required list. */
 static void header_props(const tb_event_type *t, const json_t *extra, json_t *props, json_t *req)
 {
-    char acl[512];
-    const char *rk = t->routing_key_fmt ? t->routing_key_fmt : t->name;
-    if (t->acl_fmt)
-        snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: %s", t->acl_fmt);
-    else
-        snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: events.%s", rk);
-    char access[300];
-    snprintf(access, sizeof(access), "event.%s", t->name);
-    json_object_set_new(props, "name", json_pack("{s:s,s:s}", "type", "string", "const", t->name));
-    json_object_set_new(props, "origin_uuid", json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
-                        "description", "uuid of the publishing stack"));
-    json_object_set_new(props, "timestamp", json_pack("{s:s,s:s,s:s}", "type", "string", "format",
-                        "date-time", "description", "when the event was published (ISO 8601)"));
-    json_object_set_new(props, "required_access", json_pack("{s:s,s:s}", "type", "string", "const", access));
-    json_object_set_new(props, "required_acl", json_pack("{s:[s,s],s:s}", "type", "string", "null",
-                        "description", acl));
-    const char *names[] = { "name", "origin_uuid", "timestamp", "required_access", "required_acl" };
-    for (size_t i = 0; i < 5; i++)
-        json_array_append_new(req, json_string(names[i]));
-    if (t->level != TB_LEVEL_SERVICE) {
-        json_object_set_new(props, "tenant_uuid", json_pack("{s:s,s:s,s:s}", "type", "string", "format",
-                            "uuid", "description", "the tenant the event belongs to"));
-        json_array_append_new(req, json_string("tenant_uuid"));
-    }
-    if (t->level == TB_LEVEL_TENANT) {
-        json_object_set_new(props, "user_uuid:*", json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1,
-                            "description", "every user of the tenant may receive it"));
-        json_array_append_new(req, json_string("user_uuid:*"));
-    }
+    tb_event *ev = template_event(t);
     const char *k;
     json_t *v;
+    json_object_foreach((json_t *)(ev ? tb_event_headers(ev) : NULL), k, v) {
+        hdr_doc d;
+        if (!generated_doc(t, k, v, &d) || !d.schema)
+            continue;
+        json_object_set_new(props, k, d.schema);
+        json_array_append_new(req, json_string(k));
+    }
+    tb_event_free(ev);
     json_object_foreach((json_t *)extra, k, v) {
         json_object_set_new(props, k, to_json_schema(v));
         json_array_append_new(req, json_string(k));
@@ -443,12 +523,13 @@ static void header_row(FILE *f, const char *name, const char *value, const char 
 
 static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
 {
-    const char *rk = t->routing_key_fmt ? t->routing_key_fmt : t->name;
-    char acl[600];
-    if (t->acl_fmt)
-        snprintf(acl, sizeof(acl), "%s", t->acl_fmt);
-    else
-        snprintf(acl, sizeof(acl), "events.%s", rk);
+    tb_event *ev = template_event(t);
+    const json_t *hdrs = ev ? tb_event_headers(ev) : NULL;
+    const char *acl = NULL, *hk;
+    json_t *hv;
+    json_object_foreach((json_t *)hdrs, hk, hv)
+        if (tb_wire_header_kind(hk) == TB_HDR_REQUIRED_ACL)
+            acl = json_string_value(hv);
     hp(f, "<section class=\"event\" id=\"%s\"><h2>%s</h2>\n<p>%s</p>\n<table class=\"facts\">"
           "<tr><th>Level</th><td><span class=\"level\">%s</span></td></tr>"
           "<tr><th>Who receives it</th><td class=\"who\">%s</td></tr>"
@@ -456,24 +537,17 @@ static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
           "<tr><th>Required ACL</th><td><code class=\"acl\">%s</code></td></tr></table>\n"
           "<h3>Headers</h3>\n<table class=\"headers\"><tr><th>header</th><th>value</th>"
           "<th>meaning</th></tr>\n", t->name, t->name, t->description, tb_level_name(t->level),
-       who_receives(t->level), rk, acl);
-    char access[300];
-    snprintf(access, sizeof(access), "event.%s", t->name);
-    header_row(f, "name", t->name, "the event name");
-    header_row(f, "origin_uuid", "<stack uuid>", "the publishing stack");
-    header_row(f, "timestamp", "<ISO 8601>", "when it was published");
-    header_row(f, "required_access", access, "");
-    header_row(f, "required_acl", acl, "what a WebSocket session's ACL must grant");
-    if (t->level != TB_LEVEL_SERVICE)
-        header_row(f, "tenant_uuid", "<tenant uuid>", "the tenant");
-    if (t->level == TB_LEVEL_TENANT)
-        header_row(f, "user_uuid:*", "true", "every user of the tenant");
-    if (t->level == TB_LEVEL_USER)
-        header_row(f, "user_uuid:<user uuid>", "true", "the user");
-    if (t->level == TB_LEVEL_MULTI_USER)
-        header_row(f, "user_uuid:<user uuid>", "true", "one per listed user");
+       who_receives(t->level), ev ? tb_event_routing_key(ev) : "", acl ? acl : "");
     const char *k;
     json_t *v;
+    json_object_foreach((json_t *)hdrs, k, v) {
+        hdr_doc d;
+        if (generated_doc(t, k, v, &d)) {
+            header_row(f, d.shown_key, d.shown_value, d.meaning);
+            json_decref(d.schema);
+        }
+    }
+    tb_event_free(ev);
     json_object_foreach((json_t *)extra, k, v) {
         char type[64];
         snprintf(type, sizeof(type), "<%s>", json_string_value(json_object_get(v, "type")));
