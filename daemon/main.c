@@ -28,13 +28,14 @@ static void usage(FILE *out)
         "  -u, --uuid UUID          this stack's uuid         (uuid; env XIVO_UUID)\n"
         "      --log-file FILE      log to FILE instead of stderr\n"
         "      --log-level LEVEL    debug, info, warning or error\n"
+        "      --log-format FORMAT  text or json: one JSON object per line (tenbus.log_format)\n"
         "  -o, --set KEY=VALUE      set any configuration key, e.g. -o tenbus.limits.max_connections=5000\n"
         "      --check-config       load and validate the configuration, then exit\n"
         "  -h, --help               show this help\n"
         "  -V, --version            show the version\n"
         "\n"
         "Signals: SIGTERM/SIGINT close sessions with 1001 and exit; SIGHUP reloads the tokens\n"
-        "file and the log level and reopens the log file.\n"
+        "file, the log level and the TLS certificate and reopens the log file.\n"
         "See docs/tenbusd.md for the configuration reference.\n");
 }
 
@@ -45,7 +46,7 @@ static void warn_unused(const char *msg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_FILE = 256, OPT_LOG_LEVEL, OPT_CHECK };
+    enum { OPT_LOG_FILE = 256, OPT_LOG_LEVEL, OPT_CHECK, OPT_LOG_FORMAT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},    {"debug", no_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},    {"port", required_argument, NULL, 'p'},
@@ -53,6 +54,7 @@ int main(int argc, char **argv)
         {"master-tenant", required_argument, NULL, 'm'}, {"uuid", required_argument, NULL, 'u'},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"set", required_argument, NULL, 'o'},       {"check-config", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
         case 'u': key = "uuid"; break;
         case OPT_LOG_FILE: key = "log_file"; break;
         case OPT_LOG_LEVEL: key = "log_level"; break;
+        case OPT_LOG_FORMAT: key = "tenbus.log_format"; break;
         case OPT_CHECK: check_only = true; continue;
         case 'o': {
             char *eq = strchr(optarg, '=');
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
         goto out_cfg;
     }
     tbd_log_set_level(cfg.debug ? TBD_LOG_DEBUG : lvl);
+    tbd_log_set_json(cfg.log_format == TBD_LOG_JSON);
     if (cfg.auth_backend == TBD_AUTH_FILE && !cfg.tokens_file) {
         fprintf(stderr, "tenbusd: auth backend file (%s): tenbus.tokens_file is not set "
                 "(-t FILE; or auth.* keys for wazo-auth)\n", cfg.auth_why);

@@ -31,6 +31,9 @@ A catalogued event is checked against its schema (this one is refused: 400
 naming data.reason_code):
   $B/tenbus publish --token demo-service --name call_ended --tenant 11111111-1111-4111-8111-111111111111 \\
       --user a11ce000-0000-4000-8000-0000000a11ce --data '{"call_id":"1.2","reason_code":"busy"}'
+Or watch and publish in the browser console:
+  http://127.0.0.1:9502/console?token=demo-alice&start=1
+
 Or with curl:
   curl -H 'X-Auth-Token: demo-service' -d '{"name":"ping","tenant_uuid":"11111111-1111-4111-8111-111111111111"}' \\
       http://127.0.0.1:9502/api/events

@@ -26,17 +26,25 @@ echo "isolation property random seed: $TENBUS_PROPERTY_SEED (replay: TENBUS_PROP
 # The RabbitMQ tests must run here, not skip.
 scripts/rabbitmq.sh start
 export TENBUS_RABBITMQ=1
+# The Debian packages are built and checked (test_packaging.py): deps.sh test
+# installed debhelper and lintian, so those tests must run, not skip.
+export TENBUS_PACKAGE=1
 # The official JavaScript SDK (@wazo/sdk, tests/sdk): with npm here, its tests
 # must run, not skip (test_sdk.py runs npm ci itself only when node_modules is stale).
 if command -v npm >/dev/null 2>&1; then
     echo "== npm ci (tests/sdk)"
     timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
     export TENBUS_SDK=1
-    # The event documentation checks (tests/docs: @asyncapi/parser, and
-    # playwright-core driving Debian's chromium) must run too.
-    echo "== npm ci (tests/docs)"
-    timeout 300 npm ci --prefix tests/docs --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
-    export TENBUS_DOCS=1
+    # The browser console (tests/console) and the event documentation checks
+    # (tests/docs: @asyncapi/parser), both with playwright-core driving Debian's
+    # chromium (deps.sh test installed it), must run too, not skip. Both
+    # packages pin the same playwright-core.
+    for d in console docs; do
+        echo "== npm ci (tests/$d)"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --prefix tests/$d --no-audit \
+            --no-fund --prefer-offline --loglevel=error >/dev/null
+    done
+    export TENBUS_CONSOLE=1 TENBUS_DOCS=1
 fi
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -r R --reruns 1 tests/integration "$@"

@@ -60,6 +60,8 @@ static const conf__choice conf__bus_kinds[] = {
     { "embedded", TBD_BUS_EMBEDDED }, { "rabbitmq", TBD_BUS_RABBITMQ }, { NULL, 0 } };
 static const conf__choice conf__auth_kinds[] = {
     { "file", TBD_AUTH_FILE }, { "wazo-auth", TBD_AUTH_WAZO }, { NULL, 0 } };
+static const conf__choice conf__log_formats[] = {
+    { "text", TBD_LOG_TEXT }, { "json", TBD_LOG_JSON }, { NULL, 0 } };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024)
@@ -123,6 +125,9 @@ static const conf__opt conf__opts[] = {
     NUM("tenbus.limits.max_queue_bytes", CONF_SIZE, limits.max_queue_bytes, "4MiB", 4 * KIB, 64 * GIB),
     NUM("tenbus.limits.max_body_size", CONF_SIZE, limits.max_body_size, "1MiB", 1 * KIB, GIB),
     NUM("tenbus.limits.ping_timeout", CONF_DURATION, limits.ping_timeout, "0", 0, 86400),
+
+    { "tenbus.console", CONF_BOOL, F(console), "false", 0, 0, NULL, 0 },
+    ENUM("tenbus.log_format", log_format, "text", conf__log_formats),
 };
 #define CONF__N (sizeof conf__opts / sizeof conf__opts[0])
 

@@ -12,6 +12,7 @@
 typedef enum { TBD_BUS_EMBEDDED = 0, TBD_BUS_RABBITMQ } tbd_bus_kind;
 typedef enum { TBD_AUTH_FILE = 0, TBD_AUTH_WAZO } tbd_auth_kind;
 typedef enum { TBD_CHECK_DYNAMIC = 0, TBD_CHECK_STATIC } tbd_check_strategy;
+typedef enum { TBD_LOG_TEXT = 0, TBD_LOG_JSON } tbd_log_format;
 
 typedef struct tbd_limits {
     uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 1 MiB */
@@ -79,6 +80,10 @@ typedef struct tbd_config {
      * backend choice reads them (tbd_config_pick_backends). */
     unsigned given;
     const char *bus_why, *auth_why; /* static: why each backend was chosen */
+
+    /* operation (issue 13) */
+    bool console;                 /* tenbus.console: serve the browser console at /console */
+    tbd_log_format log_format;    /* tenbus.log_format: text | json */
 } tbd_config;
 
 enum {

@@ -5,6 +5,7 @@
  * even with O_APPEND files shared by logrotate's copytruncate. The mutex
  * only guards the file descriptor against a concurrent reopen. */
 #include "core/log.h"
+#include "core/log_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,8 @@ static pthread_mutex_t log__mu = PTHREAD_MUTEX_INITIALIZER;
 static int log__fd = STDERR_FILENO;   /* never closed while it is stderr */
 
 static const char *const log__names[] = { "DEBUG", "INFO", "WARNING", "ERROR" };
+static const char *const log__json_names[] = { "debug", "info", "warning", "error" };
+static bool log__json;
 
 /* Longest record kept whole; longer messages are cut and marked with "...".
  * Bounded so a hostile value quoted in a message cannot make us allocate. */
@@ -57,6 +60,11 @@ void tbd_log_set_level(tbd_log_level lvl)
     if (lvl > TBD_LOG_ERROR)
         lvl = TBD_LOG_ERROR;
     tbd_log_threshold = lvl;
+}
+
+void tbd_log_set_json(bool json)
+{
+    log__json = json;
 }
 
 int tbd_log_parse_level(const char *s, tbd_log_level *out)
@@ -113,13 +121,23 @@ void tbd_log_write(tbd_log_level lvl, const char *fmt, ...)
     for (size_t i = head; i < len; i++)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
-    line[len++] = '\n';
+    char json[LOG__LINE_MAX + LOG__LINE_MAX / 2];
+    char *rec = line;
+    if (log__json) {
+        /* The same record as one JSON object (JSON escapes control bytes). */
+        char stamp[32];
+        snprintf(stamp, sizeof stamp, "%.*s", (int)strcspn(line, " "), line);
+        len = tbd_log_json_format(json, sizeof json - 1, stamp, log__json_names[lvl], line + head,
+                                  len - head);
+        rec = json;
+    }
+    rec[len++] = '\n';
 
     int saved = errno;
     pthread_mutex_lock(&log__mu);
     size_t off = 0;
     while (off < len) {
-        ssize_t w = write(log__fd, line + off, len - off);
+        ssize_t w = write(log__fd, rec + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)

@@ -4,6 +4,8 @@
 #ifndef TBD_LOG_H
 #define TBD_LOG_H
 
+#include <stdbool.h>
+
 typedef enum { TBD_LOG_DEBUG = 0, TBD_LOG_INFO, TBD_LOG_WARNING, TBD_LOG_ERROR } tbd_log_level;
 
 extern tbd_log_level tbd_log_threshold;
@@ -13,6 +15,8 @@ extern tbd_log_level tbd_log_threshold;
 int tbd_log_open(const char *path);
 void tbd_log_close(void);
 void tbd_log_set_level(tbd_log_level lvl);
+/* true: one JSON object per record (log_json.h); false: text (the default). */
+void tbd_log_set_json(bool json);
 int tbd_log_parse_level(const char *s, tbd_log_level *out); /* "debug".."error", "warn" too; 0/-1 */
 
 void tbd_log_write(tbd_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,6 +11,7 @@
 
 #include "core/server.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/worker.h"
 #include "net/conn.h"
 #include "ws/session.h"
@@ -289,6 +290,7 @@ static void on_hup(uv_signal_t *s, int signum)
 {
     tbd_server *srv = s->data;
     log_info("SIGHUP: reloading");
+    tbd_notify_reloading();
     if (tbd_log_open(srv->cfg->log_file) < 0)
         log_error("cannot reopen log file %s", srv->cfg->log_file);
     if (srv->cfg->config_file) {
@@ -305,12 +307,14 @@ static void on_hup(uv_signal_t *s, int signum)
             tbd_config_free(&fresh);
         }
     }
+    tbd_tls_reload(srv);
     /* Only the file backend's tokens can have changed under the sessions;
      * re-checking every session against wazo-auth would be a burst of
      * requests for nothing (its sessions are checked on their schedule). */
     if (srv->auth->ops->reload(srv->auth) == 0 && srv->cfg->auth_backend == TBD_AUTH_FILE)
         for (unsigned i = 0; i < srv->n_workers; i++)
             tbd_worker_call(&srv->workers[i], recheck_task, NULL);
+    tbd_notify_reloaded();
 }
 
 void tbd_server_stop(tbd_server *srv)
@@ -320,6 +324,7 @@ void tbd_server_stop(tbd_server *srv)
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    tbd_notify_stop();
 }
 
 int tbd_server_run(tbd_server *srv)
@@ -348,6 +353,7 @@ int tbd_server_run(tbd_server *srv)
         log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
                  srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
                  srv->cfg->uuid ? srv->cfg->uuid : "-");
+        tbd_notify_start(srv, &srv->main_loop);
     }
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < started; i++)

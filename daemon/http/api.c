@@ -7,6 +7,7 @@
 
 #include "http/api.h"
 #include "http/api_fast.h"
+#include "http/console.h"
 #include "http/http_conn.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -437,6 +438,8 @@ void tbd_api_handle(tbd_conn *c, const tbd_http_req *req)
         tbd_http_respond(c, st, ctype, body, len);
         return;
     }
+    if (!publish && !status && !metrics && tbd_console_path(req->path) && tbd_console_handle(c, req))
+        return;
     if (!publish && !status && !metrics) {
         fail(&e, 404, "not_found", NULL, "no such resource");
         reply_err(c, &e, -1);

@@ -249,16 +249,26 @@ static const char *status_text(int status)
 
 void tbd_http_respond(tbd_conn *c, int status, const char *ctype, const char *body, size_t len)
 {
+    tbd_http_respond_ex(c, status, ctype, NULL, body, len);
+}
+
+void tbd_http_respond_ex(tbd_conn *c, int status, const char *ctype, const char *extra,
+                         const char *body, size_t len)
+{
     bool keep = c->http && c->http->req.keep_alive && !c->close_after_flush && status < 500 &&
                 status != 413 && status != 431 && status != 408;
     if (!keep)
         c->close_after_flush = true;
-    char head[256];
+    char head[1024];
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: %s\r\n%s\r\n",
+                      "Connection: %s\r\n%s%s\r\n",
                       status, status_text(status), ctype, len, keep ? "keep-alive" : "close",
-                      status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+                      status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", extra ? extra : "");
+    if (hl < 0 || (size_t)hl >= sizeof(head)) {
+        tbd_conn_abort(c);
+        return;
+    }
     tbd_buf *b = tbd_buf_new((size_t)hl + len);
     if (!b) {
         tbd_conn_abort(c);

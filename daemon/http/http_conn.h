@@ -62,6 +62,9 @@ void tbd_http_free(struct tbd_conn *c);
 /* Consumes bytes; returns how many it used, or -1 after closing the conn. */
 ssize_t tbd_http_feed(struct tbd_conn *c, uint8_t *data, size_t len);
 void tbd_http_respond(struct tbd_conn *c, int status, const char *ctype, const char *body, size_t len);
+/* As tbd_http_respond, plus `extra` header lines (each ending in CRLF; may be NULL). */
+void tbd_http_respond_ex(struct tbd_conn *c, int status, const char *ctype, const char *extra,
+                         const char *body, size_t len);
 void tbd_http_respond_json(struct tbd_conn *c, int status, json_t *body); /* steals body */
 /* The HTTP phase's operations (net/conn.h). */
 extern const struct tbd_conn_phase tbd_http_phase;

@@ -673,7 +673,10 @@ void tbd_conn_accept(tbd_worker *w)
         tbd_conn_abort(c);
         return;
     }
-    if (w->srv->tls_ctx && !(c->tls = tbd_tls_new(w->srv->tls_ctx))) {
+    /* One load: SIGHUP may swap the context (tls_reload.c); SSL_new takes
+     * its own reference before this callback returns. */
+    tbd_tls_ctx *tls_ctx = __atomic_load_n(&w->srv->tls_ctx, __ATOMIC_ACQUIRE);
+    if (tls_ctx && !(c->tls = tbd_tls_new(tls_ctx))) {
         log_error("TLS: cannot create a session for peer=%s (out of memory)", c->peer);
         tbd_conn_abort(c);
         return;

@@ -204,6 +204,11 @@ void tbd_tls_ctx_free(tbd_tls_ctx *ctx)
     tls__method = NULL;
 }
 
+void tbd_tls_ctx_unref(tbd_tls_ctx *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
 tbd_tls *tbd_tls_new(tbd_tls_ctx *ctx)
 {
     tbd_tls *t = calloc(1, sizeof(*t));

@@ -34,7 +34,21 @@ typedef struct tbd_tls tbd_tls;
  * *out = NULL and 0 (with a warning if only one is set). -1 with err naming
  * the key and file on error. Call before any worker runs. */
 int tbd_tls_ctx_new(const tbd_config *cfg, tbd_tls_ctx **out, char *err, size_t errlen);
-void tbd_tls_ctx_free(tbd_tls_ctx *ctx);
+void tbd_tls_ctx_free(tbd_tls_ctx *ctx);   /* the last one: also frees our BIO method */
+/* Drops one reference of a context replaced at run time (sessions made from
+ * it hold their own); the BIO method stays. NULL is a no-op. */
+void tbd_tls_ctx_unref(tbd_tls_ctx *ctx);
+
+struct tbd_server;
+/* SIGHUP (main thread): re-reads websocket.certificate and .private_key
+ * into a new context and swaps it in; new connections use it, open ones keep
+ * theirs. Parse first, swap after: a file that does not load (or a key that
+ * does not match) keeps the current context and logs why. Does nothing when
+ * TLS was off at start-up (the listener is plain; that needs a restart).
+ * The old context is released once every worker has run a task after the
+ * swap, so no accept in flight can still be using the old pointer.
+ * tls_reload.c. */
+void tbd_tls_reload(struct tbd_server *srv);
 
 /* A server-side session on `ctx`; NULL on ENOMEM. */
 tbd_tls *tbd_tls_new(tbd_tls_ctx *ctx);

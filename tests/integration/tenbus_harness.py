@@ -23,10 +23,12 @@ wrapper is set) so the suite can run under valgrind.
 import asyncio
 import base64
 import datetime as _dt
+import fcntl
 import http.client
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import ssl
@@ -98,6 +100,59 @@ def wait_for(predicate, timeout=5.0, interval=0.02, message="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (scaled(timeout), message))
         time.sleep(interval)
+
+
+NPM_CI_TIMEOUT = 300
+
+
+def node_project(project_dir, flag, chromium=None):
+    """node, with project_dir's node_modules installed from its
+    package-lock.json: `npm ci` runs once (under a file lock, for parallel
+    --shard runs) unless node_modules already matches (scripts/test.sh ran
+    it). Needs node, npm and, if given, the `chromium` executable; without
+    them, or when npm ci fails, the calling test skips, or fails when the
+    environment variable `flag` is "1" (scripts/test.sh sets it)."""
+    import pytest
+
+    def unavailable(reason):
+        if os.environ.get(flag) == "1":
+            pytest.fail("%s=1 but %s" % (flag, reason), pytrace=False)
+        pytest.skip(reason)
+
+    name = os.path.relpath(project_dir, REPO)
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        unavailable("node/npm not installed (needed by %s)" % name)
+    if chromium and not os.access(chromium, os.X_OK):
+        unavailable("%s not installed (Debian package chromium, scripts/deps.sh test)" % chromium)
+    with open(os.path.join(project_dir, ".npm-ci.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not npm_lock_matches(project_dir):
+            try:
+                r = subprocess.run([npm, "ci", "--prefix", project_dir, "--no-audit", "--no-fund",
+                                    "--prefer-offline", "--loglevel=error"],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                   timeout=NPM_CI_TIMEOUT,
+                                   env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
+            except subprocess.TimeoutExpired:
+                unavailable("npm ci in %s did not finish in %ds" % (name, NPM_CI_TIMEOUT))
+            if r.returncode != 0:
+                unavailable("npm ci in %s failed (%d):\n%s" % (name, r.returncode, r.stderr[-3000:]))
+    return node
+
+
+def npm_lock_matches(project_dir):
+    """True when project_dir/node_modules holds exactly what its
+    package-lock.json pins (npm's hidden lockfile node_modules/.package-lock.json
+    says so): `npm ci` need not run again."""
+    try:
+        with open(os.path.join(project_dir, "package-lock.json")) as f:
+            want = json.load(f)["packages"]
+        with open(os.path.join(project_dir, "node_modules", ".package-lock.json")) as f:
+            have = json.load(f)["packages"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return {k: v for k, v in want.items() if k} == have
 
 
 # --------------------------------------------------------------------------

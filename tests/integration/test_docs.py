@@ -9,7 +9,6 @@ key and payload fields.
 Needs node, npm and chromium; without them the Node.js checks skip, unless
 TENBUS_DOCS=1 (set by scripts/test.sh), where they fail instead."""
 
-import fcntl
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ import tenbus_harness as th
 
 CATALOGUE = os.path.join(th.REPO, "examples", "catalogue")
 DOCS_DIR = os.path.join(th.REPO, "tests", "docs")
-REQUIRED = os.environ.get("TENBUS_DOCS") == "1"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -50,29 +48,9 @@ def shipped_types():
 
 @pytest.fixture(scope="module")
 def node():
-    """node with tests/docs/node_modules installed from package-lock.json
-    (`npm ci` once, under a lock, unless scripts/test.sh ran it)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    why = None
-    if not node or not npm:
-        why = "node/npm not installed"
-    elif not os.access(CHROMIUM, os.X_OK):
-        why = "chromium not installed at %s (scripts/deps.sh test)" % CHROMIUM
-    else:
-        with open(os.path.join(DOCS_DIR, ".npm-ci.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not os.path.isdir(os.path.join(DOCS_DIR, "node_modules", "playwright-core")):
-                r = subprocess.run([npm, "ci", "--prefix", DOCS_DIR, "--no-audit", "--no-fund",
-                                    "--prefer-offline", "--loglevel=error"],
-                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                   timeout=300)
-                if r.returncode != 0:
-                    why = "npm ci in tests/docs failed:\n" + r.stderr[-2000:]
-    if why:
-        if REQUIRED:
-            pytest.fail("TENBUS_DOCS=1 but " + why, pytrace=False)
-        pytest.skip(why)
-    return node
+    """node + @asyncapi/parser and playwright-core in tests/docs/node_modules
+    (th.node_project)."""
+    return th.node_project(DOCS_DIR, "TENBUS_DOCS", CHROMIUM)
 
 
 @pytest.fixture(scope="module")

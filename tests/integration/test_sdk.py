@@ -19,7 +19,6 @@ heartbeats with `{"op": "ping", "data": {"payload": "pong"}}` and reports close
 until the application calls close().
 """
 
-import fcntl
 import json
 import os
 import queue
@@ -36,7 +35,6 @@ from tenbus_harness import ev_tenant, ev_user, iso_in, mark, scaled
 SDK_DIR = os.path.join(th.REPO, "tests", "sdk")
 SDK_CLIENT = os.path.join(SDK_DIR, "sdk_client.js")
 REQUIRED = os.environ.get("TENBUS_SDK") == "1"
-NPM_CI_TIMEOUT = 300
 
 
 def _unavailable(reason):
@@ -45,41 +43,10 @@ def _unavailable(reason):
     pytest.skip(reason)
 
 
-def _installed():
-    """True when tests/sdk/node_modules holds exactly what package-lock.json
-    pins (npm's hidden lockfile node_modules/.package-lock.json says so)."""
-    try:
-        with open(os.path.join(SDK_DIR, "package-lock.json")) as f:
-            want = json.load(f)["packages"]
-        with open(os.path.join(SDK_DIR, "node_modules", ".package-lock.json")) as f:
-            have = json.load(f)["packages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return {k: v for k, v in want.items() if k} == have
-
-
 @pytest.fixture(scope="module")
 def sdk():
-    """node + the SDK installed in tests/sdk/node_modules by `npm ci`, run
-    once (under a file lock, for parallel --shard runs) unless node_modules
-    already matches package-lock.json (scripts/test.sh ran it)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        _unavailable("node/npm not installed (needed to run @wazo/sdk)")
-    with open(os.path.join(SDK_DIR, ".npm-ci.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _installed():
-            try:
-                r = subprocess.run([npm, "ci", "--prefix", SDK_DIR, "--no-audit", "--no-fund",
-                                    "--prefer-offline", "--loglevel=error"],
-                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                   timeout=NPM_CI_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                _unavailable("npm ci in tests/sdk did not finish in %ds" % NPM_CI_TIMEOUT)
-            if r.returncode != 0:
-                _unavailable("npm ci in tests/sdk failed (%d):\n%s"
-                             % (r.returncode, r.stderr[-3000:]))
-    return node
+    """node + the SDK installed in tests/sdk/node_modules (th.node_project)."""
+    return th.node_project(SDK_DIR, "TENBUS_SDK")
 
 
 @pytest.fixture(scope="module")
