@@ -8,6 +8,9 @@
 
 int cmd_publish(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+/* `tenbus publish --bus`: straight to RabbitMQ (publish_bus.c). */
+int cmd_publish_bus(int argc, char **argv);
 
 /* Parses a positive number of seconds ("1.5" allowed) into ms; -1 if bad. */
 long long cli_parse_seconds(const char *s);

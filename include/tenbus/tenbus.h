@@ -17,6 +17,11 @@ typedef enum tb_err {
     TB_ENOFIELD = -6,      /* routing key / ACL format names a field the event lacks */
     TB_EFORMAT = -7,       /* malformed format string (unbalanced braces) */
     TB_ENONAME = -8,       /* event without a name */
+    TB_EURL = -9,          /* bad or unsupported bus URL */
+    TB_ECONN = -10,        /* cannot connect to the bus, or the connection was lost */
+    TB_EBROKER = -11,      /* the bus refused an operation (AMQP reply code, HTTP status) */
+    TB_ETIMEOUT = -12,     /* no answer from the bus in time */
+    TB_ENACK = -13,        /* the broker did not accept a published message (nack) */
 } tb_err;
 
 TB_EXTERN const char *tb_strerror(tb_err err);
@@ -24,5 +29,6 @@ TB_EXTERN const char *tb_strerror(tb_err err);
 #include "tenbus/acl.h"
 #include "tenbus/event.h"
 #include "tenbus/hdrmatch.h"
+#include "tenbus/client.h"
 
 #endif

@@ -1,0 +1,986 @@
+/* The service-side client over RabbitMQ (include/tenbus/client.h).
+ *
+ * Two AMQP connections, as wazo-bus has: one to publish (channel 1, in
+ * confirm mode when asked), one to consume (channel 1: the client's queue,
+ * its bindings, basic.consume). Each is opened on first use and dropped on
+ * any error: after a channel or connection exception AMQP leaves nothing
+ * worth saving, and re-opening re-declares everything. All I/O is
+ * synchronous, bounded by the configured timeout, on the caller's thread. */
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amqp_table.h"
+#include "tenbus/client.h"
+#include "tenbus/hdrmatch.h"
+
+#define CHANNEL 1
+#define FRAME_MAX 131072
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_PREFETCH 256
+#define BACKOFF_MAX_MS 32000
+
+typedef struct sub {
+    unsigned id;
+    json_t *args;        /* binding arguments: x-match, name, filter */
+    char *key;           /* canonical dump of args: identical filters share a binding */
+    tb_message_cb cb;
+    void *arg;
+    bool dead;           /* unsubscribed while a dispatch was running */
+} sub;
+
+/* One AMQP connection; conn == NULL while down. */
+typedef struct amqp_link {
+    amqp_connection_state_t conn;
+    const char *role;    /* "publisher" / "consumer", for messages and the broker's UI */
+} amqp_link;
+
+struct tb_client {
+    /* configuration (owned copies) */
+    char *host, *user, *pass, *vhost, *exchange, *exchange_type, *queue_cfg;
+    int port;
+    bool auto_ack, confirms;
+    int timeout_ms;
+    unsigned prefetch;
+
+    amqp_link pub, con;
+    uint64_t pub_seq;       /* delivery tag of the last publish on this connection */
+    char *queue;            /* the consumer queue's actual name (server-named or configured) */
+
+    sub **subs;
+    size_t n_subs, cap_subs;
+    unsigned next_id;
+    int dispatching;        /* > 0 inside callbacks: unsubscribe only marks */
+
+    int64_t retry_at_ms;    /* consumer reconnection due (monotonic ms), or -1 */
+    int backoff_ms;
+
+    tb_client_stats st;
+    char err[512];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static tb_err fail(tb_client *c, tb_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static tb_err fail(tb_client *c, tb_err rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static amqp_bytes_t cstr(const char *s)
+{
+    return amqp_cstring_bytes(s ? s : "");
+}
+
+static struct timeval tv_of(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* ---- URL ---------------------------------------------------------------- */
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* A percent-decoded copy of s[0..n), or NULL (bad escape, NUL, ENOMEM). */
+static char *pct_decode(const char *s, size_t n, bool *nomem)
+{
+    char *out = malloc(n + 1), *o = out;
+
+    if (!out) {
+        *nomem = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        int a = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
+        int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+            free(out);
+            return NULL;
+        }
+        *o++ = (char)(a * 16 + b);
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* amqp://[user[:pass]@]host[:port][/vhost] */
+static tb_err parse_url(tb_client *c, const char *url)
+{
+    const char *p, *at, *slash, *hostp, *colon, *end;
+    bool nomem = false;
+
+    if (strncmp(url, "amqp://", 7) != 0) {
+        if (strncmp(url, "amqps://", 8) == 0)
+            return fail(c, TB_EURL, "amqps:// (TLS) is not supported; use amqp://");
+        if (!strncmp(url, "ws://", 5) || !strncmp(url, "wss://", 6))
+            return fail(c, TB_EURL, "ws:// and wss:// are not supported by the library client yet; "
+                                    "use amqp://");
+        return fail(c, TB_EURL, "URL must start with amqp://: %s", url);
+    }
+    p = url + 7;
+    end = p + strcspn(p, "?#");
+    if (*end)
+        return fail(c, TB_EURL, "URL query and fragment are not supported: %s", url);
+    slash = memchr(p, '/', (size_t)(end - p));
+    if (!slash)
+        slash = end;
+    at = NULL;
+    for (const char *q = p; q < slash; q++)
+        if (*q == '@')
+            at = q;
+    c->user = c->pass = NULL;
+    if (at) {
+        const char *sep = memchr(p, ':', (size_t)(at - p));
+        c->user = pct_decode(p, (size_t)((sep ? sep : at) - p), &nomem);
+        c->pass = sep ? pct_decode(sep + 1, (size_t)(at - sep - 1), &nomem) : strdup("guest");
+        if (!c->user || !c->pass)
+            return nomem ? TB_ENOMEM : fail(c, TB_EURL, "bad percent-escape in URL user or password");
+        hostp = at + 1;
+    } else {
+        if (!(c->user = strdup("guest")) || !(c->pass = strdup("guest")))
+            return TB_ENOMEM;
+        hostp = p;
+    }
+    if (*hostp == '[') {
+        const char *rb = memchr(hostp, ']', (size_t)(slash - hostp));
+        if (!rb)
+            return fail(c, TB_EURL, "unbalanced '[' in URL host");
+        c->host = strndup(hostp + 1, (size_t)(rb - hostp - 1));
+        colon = rb + 1 < slash && rb[1] == ':' ? rb + 1 : NULL;
+        if (rb + 1 < slash && !colon)
+            return fail(c, TB_EURL, "junk after ']' in URL host");
+    } else {
+        colon = memchr(hostp, ':', (size_t)(slash - hostp));
+        c->host = strndup(hostp, (size_t)((colon ? colon : slash) - hostp));
+    }
+    if (!c->host)
+        return TB_ENOMEM;
+    if (!*c->host) {
+        free(c->host);
+        if (!(c->host = strdup("localhost")))
+            return TB_ENOMEM;
+    }
+    c->port = 5672;
+    if (colon) {
+        char *e;
+        long v = strtol(colon + 1, &e, 10);
+        if (e != slash || colon + 1 == slash || v < 1 || v > 65535)
+            return fail(c, TB_EURL, "bad port in URL: %.*s", (int)(slash - colon - 1), colon + 1);
+        c->port = (int)v;
+    }
+    /* Empty or absent vhost => "/", as the issue and kombu's as_url() do. */
+    if (slash == end || slash + 1 == end)
+        c->vhost = strdup("/");
+    else if (!(c->vhost = pct_decode(slash + 1, (size_t)(end - slash - 1), &nomem)))
+        return nomem ? TB_ENOMEM : fail(c, TB_EURL, "bad percent-escape in URL vhost");
+    return c->vhost ? TB_OK : TB_ENOMEM;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static tb_err reply_err(tb_client *c, amqp_rpc_reply_t r, const char *what)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return TB_OK;
+    case AMQP_RESPONSE_NONE:
+        return fail(c, TB_ECONN, "%s: no reply", what);
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        return fail(c, r.library_error == AMQP_STATUS_TIMEOUT ? TB_ETIMEOUT : TB_ECONN,
+                    "%s: %s", what, amqp_error_string2(r.library_error));
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            amqp_connection_close_t *m = r.reply.decoded;
+            return fail(c, TB_EBROKER, "%s: connection closed by the broker: %u %.*s", what,
+                        m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+        }
+        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            amqp_channel_close_t *m = r.reply.decoded;
+            return fail(c, TB_EBROKER, "%s: refused by the broker: %u %.*s", what,
+                        m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+        }
+        return fail(c, TB_EBROKER, "%s: unexpected broker method 0x%08x", what, r.reply.id);
+    }
+    return fail(c, TB_ECONN, "%s: unknown reply", what);
+}
+
+static tb_err rpc_check(tb_client *c, amqp_link *l, const char *what)
+{
+    return reply_err(c, amqp_get_rpc_reply(l->conn), what);
+}
+
+static void link_drop(amqp_link *l)
+{
+    if (!l->conn)
+        return;
+    /* A polite close may hang on a dead peer: the RPC timeout bounds it. */
+    amqp_connection_close(l->conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(l->conn);
+    l->conn = NULL;
+}
+
+/* Opens connection + channel 1 and declares the exchange as wazo-bus does:
+ * durable, not auto-delete, not internal, no arguments. */
+static tb_err link_open(tb_client *c, amqp_link *l)
+{
+    amqp_socket_t *sock;
+    struct timeval to = tv_of(c->timeout_ms);
+    amqp_table_entry_t props[2];
+    amqp_table_t ptable = {.num_entries = 2, .entries = props};
+    char cname[96];
+    int st;
+    tb_err rc;
+
+    if (!(l->conn = amqp_new_connection()))
+        return TB_ENOMEM;
+    if (!(sock = amqp_tcp_socket_new(l->conn))) {
+        link_drop(l);
+        return TB_ENOMEM;
+    }
+    st = amqp_socket_open_noblock(sock, c->host, c->port, &to);
+    if (st != AMQP_STATUS_OK) {
+        amqp_destroy_connection(l->conn);
+        l->conn = NULL;
+        return fail(c, TB_ECONN, "%s: cannot connect to %s:%d: %s", l->role, c->host, c->port,
+                    amqp_error_string2(st));
+    }
+    amqp_set_rpc_timeout(l->conn, &to);
+    amqp_set_handshake_timeout(l->conn, &to);
+    /* connection_name: how the broker's tools name this connection. */
+    snprintf(cname, sizeof cname, "tenbus-client pid=%ld %s", (long)getpid(), l->role);
+    props[0] = (amqp_table_entry_t){.key = amqp_cstring_bytes("connection_name"),
+                                    .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                              .value.bytes = amqp_cstring_bytes(cname)}};
+    props[1] = (amqp_table_entry_t){.key = amqp_cstring_bytes("product"),
+                                    .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                              .value.bytes = amqp_cstring_bytes("libtenbus")}};
+    rc = reply_err(c, amqp_login_with_properties(l->conn, c->vhost, 0, FRAME_MAX, 0, &ptable,
+                                                 AMQP_SASL_METHOD_PLAIN, c->user, c->pass),
+                   "login");
+    if (rc == TB_OK) {
+        amqp_channel_open(l->conn, CHANNEL);
+        rc = rpc_check(c, l, "channel.open");
+    }
+    if (rc == TB_OK) {
+        amqp_exchange_declare(l->conn, CHANNEL, cstr(c->exchange), cstr(c->exchange_type), 0, 1, 0,
+                              0, amqp_empty_table);
+        rc = rpc_check(c, l, "exchange.declare");
+    }
+    if (rc != TB_OK) {
+        amqp_destroy_connection(l->conn);
+        l->conn = NULL;
+    }
+    return rc;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+tb_err tb_client_new(const tb_client_config *cfg, tb_client **out)
+{
+    tb_client *c;
+    tb_err rc;
+
+    if (!cfg || !out || !cfg->url)
+        return TB_EINVAL;
+    if (!(c = calloc(1, sizeof *c)))
+        return TB_ENOMEM;
+    c->pub.role = "publisher";
+    c->con.role = "consumer";
+    c->retry_at_ms = -1;
+    c->next_id = 1;
+    c->auto_ack = cfg->auto_ack;
+    c->confirms = cfg->confirms;
+    c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->prefetch = cfg->prefetch ? cfg->prefetch : DEFAULT_PREFETCH;
+    if (c->prefetch > UINT16_MAX)
+        c->prefetch = UINT16_MAX;
+    if ((rc = parse_url(c, cfg->url)) != TB_OK)
+        goto fail;
+    rc = TB_ENOMEM;
+    if (!(c->exchange = strdup(cfg->exchange && *cfg->exchange ? cfg->exchange : "wazo-headers")) ||
+        !(c->exchange_type = strdup(cfg->exchange_type && *cfg->exchange_type ? cfg->exchange_type
+                                                                              : "headers")))
+        goto fail;
+    if (cfg->queue && *cfg->queue && !(c->queue_cfg = strdup(cfg->queue)))
+        goto fail;
+    if (strlen(c->exchange) > 255 || (c->queue_cfg && strlen(c->queue_cfg) > 255)) {
+        rc = fail(c, TB_EINVAL, "exchange and queue names are at most 255 bytes");
+        goto fail;
+    }
+    *out = c;
+    return TB_OK;
+fail:
+    if (cfg->errbuf && cfg->errbuf_size)
+        snprintf(cfg->errbuf, cfg->errbuf_size, "%s", c->err[0] ? c->err : tb_strerror(rc));
+    tb_client_free(c);
+    return rc;
+}
+
+static void sub_free(sub *s)
+{
+    if (!s)
+        return;
+    json_decref(s->args);
+    free(s->key);
+    free(s);
+}
+
+void tb_client_free(tb_client *c)
+{
+    if (!c)
+        return;
+    link_drop(&c->pub);
+    link_drop(&c->con);
+    for (size_t i = 0; i < c->n_subs; i++)
+        sub_free(c->subs[i]);
+    free(c->subs);
+    free(c->queue);
+    free(c->host);
+    free(c->user);
+    free(c->pass);
+    free(c->vhost);
+    free(c->exchange);
+    free(c->exchange_type);
+    free(c->queue_cfg);
+    free(c);
+}
+
+const char *tb_client_errmsg(const tb_client *c)
+{
+    return c ? c->err : "no client";
+}
+
+void tb_client_get_stats(const tb_client *c, tb_client_stats *out)
+{
+    if (c && out)
+        *out = c->st;
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static tb_err pub_ensure(tb_client *c)
+{
+    tb_err rc;
+
+    if (c->pub.conn)
+        return TB_OK;
+    if ((rc = link_open(c, &c->pub)) != TB_OK)
+        return rc;
+    c->pub_seq = 0;
+    if (c->confirms) {
+        amqp_confirm_select(c->pub.conn, CHANNEL);
+        if ((rc = rpc_check(c, &c->pub, "confirm.select")) != TB_OK) {
+            link_drop(&c->pub);
+            return rc;
+        }
+    }
+    return TB_OK;
+}
+
+/* Reads one frame on the publisher connection, waiting until `deadline`
+ * (-1: do not wait). Returns TB_OK with *got set when a frame arrived. An
+ * exception from the broker is returned as TB_EBROKER. */
+static tb_err pub_read_frame(tb_client *c, int64_t deadline, amqp_frame_t *f, bool *got)
+{
+    int64_t left = deadline < 0 ? 0 : deadline - now_ms();
+    struct timeval tv = tv_of(left > 0 ? (int)left : 0);
+    int st = amqp_simple_wait_frame_noblock(c->pub.conn, f, &tv);
+
+    *got = false;
+    if (st == AMQP_STATUS_TIMEOUT)
+        return TB_OK;
+    if (st != AMQP_STATUS_OK)
+        return fail(c, TB_ECONN, "publisher: %s", amqp_error_string2(st));
+    *got = true;
+    if (f->frame_type != AMQP_FRAME_METHOD)
+        return TB_OK;
+    if (f->payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_t *m = f->payload.method.decoded;
+        return fail(c, TB_EBROKER, "publish refused by the broker: %u %.*s", m->reply_code,
+                    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    }
+    if (f->payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_t *m = f->payload.method.decoded;
+        return fail(c, TB_EBROKER, "publisher connection closed by the broker: %u %.*s",
+                    m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    }
+    return TB_OK;
+}
+
+/* Without confirms nothing answers a publish; an exception the broker sent
+ * (e.g. the exchange deleted under us) is picked up here, without waiting. */
+static tb_err pub_poll_errors(tb_client *c)
+{
+    struct pollfd pfd = {.fd = amqp_get_sockfd(c->pub.conn), .events = POLLIN};
+    amqp_frame_t f;
+    bool got;
+    tb_err rc;
+
+    while (amqp_frames_enqueued(c->pub.conn) || amqp_data_in_buffer(c->pub.conn) ||
+           poll(&pfd, 1, 0) > 0) {
+        if ((rc = pub_read_frame(c, -1, &f, &got)) != TB_OK)
+            return rc;
+        if (!got)
+            break;
+        pfd.revents = 0;
+    }
+    return TB_OK;
+}
+
+/* Waits for the confirms of tags first..c->pub_seq. Acks may be single or
+ * "multiple" (everything up to the tag); they are tracked in a bitmap. */
+static tb_err pub_wait_confirms(tb_client *c, uint64_t first)
+{
+    uint64_t n = c->pub_seq - first + 1, settled = 0, low = first;
+    uint8_t *done = calloc((size_t)n, 1);
+    int64_t deadline = now_ms() + c->timeout_ms;
+    bool nacked = false, got;
+    amqp_frame_t f;
+    tb_err rc = TB_OK;
+
+    if (!done)
+        return TB_ENOMEM;
+    while (settled < n) {
+        if ((rc = pub_read_frame(c, deadline, &f, &got)) != TB_OK)
+            break;
+        if (!got) {
+            rc = fail(c, TB_ETIMEOUT, "publisher: %llu of %llu messages not confirmed within %d ms",
+                      (unsigned long long)(n - settled), (unsigned long long)n, c->timeout_ms);
+            break;
+        }
+        if (f.frame_type != AMQP_FRAME_METHOD ||
+            (f.payload.method.id != AMQP_BASIC_ACK_METHOD &&
+             f.payload.method.id != AMQP_BASIC_NACK_METHOD))
+            continue;
+        uint64_t tag;
+        bool multiple;
+        if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+            amqp_basic_ack_t *a = f.payload.method.decoded;
+            tag = a->delivery_tag;
+            multiple = a->multiple;
+        } else {
+            amqp_basic_nack_t *a = f.payload.method.decoded;
+            tag = a->delivery_tag;
+            multiple = a->multiple;
+            nacked = true;
+        }
+        if (tag < first || tag > c->pub_seq)
+            continue; /* an older batch's late confirm */
+        for (uint64_t t = multiple ? low : tag; t <= tag; t++) {
+            if (!done[t - first]) {
+                done[t - first] = 1;
+                settled++;
+                if (f.payload.method.id == AMQP_BASIC_ACK_METHOD)
+                    c->st.confirmed++;
+            }
+        }
+        while (low <= c->pub_seq && done[low - first])
+            low++;
+    }
+    free(done);
+    if (rc == TB_OK && nacked)
+        rc = fail(c, TB_ENACK, "the broker nacked a published message");
+    return rc;
+}
+
+static tb_err pub_send(tb_client *c, const tb_event *ev, amqp_pool_t *pool)
+{
+    amqp_table_t headers;
+    char *body;
+    tb_err rc;
+    int st;
+
+    if (!ev || !tb_event_headers(ev) || !tb_event_body(ev))
+        return fail(c, TB_EINVAL, "publish: no event");
+    if ((rc = tb__amqp_from_json(tb_event_headers(ev), pool, &headers)) != TB_OK)
+        return fail(c, rc, "publish: the event's headers have no AMQP form");
+    if (!(body = json_dumps(tb_event_body(ev), JSON_COMPACT)))
+        return TB_ENOMEM;
+    /* kombu's defaults for a JSON body, which wazo-bus leaves alone. */
+    amqp_basic_properties_t props = {
+        ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG |
+                  AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+                  AMQP_BASIC_PRIORITY_FLAG,
+        .content_type = amqp_cstring_bytes("application/json"),
+        .content_encoding = amqp_cstring_bytes("utf-8"),
+        .headers = headers,
+        .delivery_mode = AMQP_DELIVERY_PERSISTENT,
+        .priority = 0,
+    };
+    st = amqp_basic_publish(c->pub.conn, CHANNEL, cstr(c->exchange),
+                            cstr(tb_event_routing_key(ev)), 0, 0, &props,
+                            (amqp_bytes_t){.len = strlen(body), .bytes = body});
+    free(body);
+    if (st != AMQP_STATUS_OK)
+        return fail(c, TB_ECONN, "publish: %s", amqp_error_string2(st));
+    c->pub_seq++;
+    c->st.published++;
+    return TB_OK;
+}
+
+tb_err tb_client_publish_batch(tb_client *c, const tb_event *const *evs, size_t n)
+{
+    amqp_pool_t pool;
+    uint64_t first;
+    tb_err rc;
+
+    if (!c || (!evs && n))
+        return TB_EINVAL;
+    if (!n)
+        return TB_OK;
+    c->err[0] = '\0';
+    if ((rc = pub_ensure(c)) != TB_OK)
+        return rc;
+    first = c->pub_seq + 1;
+    init_amqp_pool(&pool, 4096);
+    for (size_t i = 0; i < n && rc == TB_OK; i++) {
+        rc = pub_send(c, evs[i], &pool);
+        recycle_amqp_pool(&pool);
+    }
+    empty_amqp_pool(&pool);
+    if (rc == TB_EINVAL || rc == TB_ENOMEM) {
+        if (c->pub_seq < first) /* nothing sent */
+            return rc;
+    } else if (rc != TB_OK) {
+        link_drop(&c->pub);
+        return rc;
+    }
+    tb_err wrc = c->pub_seq < first ? TB_OK
+               : c->confirms        ? pub_wait_confirms(c, first)
+                                    : pub_poll_errors(c);
+    if (wrc != TB_OK) {
+        link_drop(&c->pub);
+        return wrc;
+    }
+    return rc;
+}
+
+tb_err tb_client_publish(tb_client *c, const tb_event *ev)
+{
+    tb_err rc;
+
+    if (!c || !ev)
+        return TB_EINVAL;
+    rc = tb_client_publish_batch(c, &ev, 1);
+    /* A connection found dead on this publish (broker restarted since the
+     * last one) is re-opened once, at once. */
+    if (rc == TB_ECONN && c->st.published > 0)
+        rc = tb_client_publish_batch(c, &ev, 1);
+    return rc;
+}
+
+/* ---- consuming ---------------------------------------------------------- */
+
+static tb_err bind_args(tb_client *c, const sub *s, amqp_pool_t *pool, amqp_table_t *t)
+{
+    tb_err rc = tb__amqp_from_json(s->args, pool, t);
+
+    return rc == TB_OK ? TB_OK : fail(c, rc, "subscribe: the filter has no AMQP form");
+}
+
+static tb_err do_bind(tb_client *c, const sub *s, bool bind)
+{
+    amqp_pool_t pool;
+    amqp_table_t t;
+    tb_err rc;
+
+    init_amqp_pool(&pool, 1024);
+    rc = bind_args(c, s, &pool, &t);
+    if (rc == TB_OK) {
+        if (bind)
+            amqp_queue_bind(c->con.conn, CHANNEL, cstr(c->queue), cstr(c->exchange),
+                            amqp_empty_bytes, t);
+        else
+            amqp_queue_unbind(c->con.conn, CHANNEL, cstr(c->queue), cstr(c->exchange),
+                              amqp_empty_bytes, t);
+        rc = rpc_check(c, &c->con, bind ? "queue.bind" : "queue.unbind");
+    }
+    empty_amqp_pool(&pool);
+    return rc;
+}
+
+static bool key_in_use(const tb_client *c, const char *key, const sub *except)
+{
+    for (size_t i = 0; i < c->n_subs; i++)
+        if (c->subs[i] != except && !c->subs[i]->dead && strcmp(c->subs[i]->key, key) == 0)
+            return true;
+    return false;
+}
+
+static void con_lost(tb_client *c)
+{
+    link_drop(&c->con);
+    if (c->retry_at_ms < 0) {
+        c->backoff_ms = 1000;
+        c->retry_at_ms = now_ms() + c->backoff_ms;
+    }
+}
+
+/* Opens the consumer: exchange, queue, prefetch, every live binding, then
+ * basic.consume. */
+static tb_err con_open(tb_client *c)
+{
+    amqp_queue_declare_ok_t *q;
+    bool named = c->queue_cfg != NULL;
+    tb_err rc;
+
+    if ((rc = link_open(c, &c->con)) != TB_OK)
+        return rc;
+    q = amqp_queue_declare(c->con.conn, CHANNEL, cstr(c->queue_cfg), 0, named, !named, !named,
+                           amqp_empty_table);
+    if ((rc = rpc_check(c, &c->con, "queue.declare")) != TB_OK || !q)
+        goto fail;
+    free(c->queue);
+    if (!(c->queue = strndup(q->queue.bytes, q->queue.len))) {
+        rc = TB_ENOMEM;
+        goto fail;
+    }
+    if (!c->auto_ack) {
+        amqp_basic_qos(c->con.conn, CHANNEL, 0, (uint16_t)c->prefetch, 0);
+        if ((rc = rpc_check(c, &c->con, "basic.qos")) != TB_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < c->n_subs; i++) {
+        if (c->subs[i]->dead)
+            continue;
+        /* One bind per distinct filter: the first live sub with it. */
+        bool first = true;
+        for (size_t j = 0; j < i; j++)
+            if (!c->subs[j]->dead && strcmp(c->subs[j]->key, c->subs[i]->key) == 0)
+                first = false;
+        if (first && (rc = do_bind(c, c->subs[i], true)) != TB_OK)
+            goto fail;
+    }
+    amqp_basic_consume(c->con.conn, CHANNEL, cstr(c->queue), amqp_empty_bytes, 0, c->auto_ack, 0,
+                       amqp_empty_table);
+    if ((rc = rpc_check(c, &c->con, "basic.consume")) != TB_OK)
+        goto fail;
+    c->retry_at_ms = -1;
+    c->backoff_ms = 0;
+    return TB_OK;
+fail:
+    link_drop(&c->con);
+    return rc;
+}
+
+tb_err tb_client_subscribe(tb_client *c, const char *name, const json_t *headers,
+                           bool match_all, tb_message_cb cb, void *arg, unsigned *id)
+{
+    sub *s = NULL;
+    tb_err rc;
+    bool bound;
+
+    if (!c || !cb || (headers && !json_is_object(headers)))
+        return TB_EINVAL;
+    c->err[0] = '\0';
+    if (name && headers && json_object_get(headers, "name"))
+        return fail(c, TB_EINVAL, "subscribe: the filter names the event: use `name`");
+    if (headers && json_object_get(headers, "x-match"))
+        return fail(c, TB_EINVAL, "subscribe: x-match comes from match_all");
+    if (!(s = calloc(1, sizeof *s)) || !(s->args = headers ? json_deep_copy(headers) : json_object()))
+        goto nomem;
+    if (json_object_set_new(s->args, "x-match", json_string(match_all ? "all" : "any")) < 0)
+        goto nomem;
+    if (name) {
+        json_t *n = json_string(name);
+        if (!n) {
+            sub_free(s);
+            return fail(c, TB_EINVAL, "subscribe: name is not UTF-8");
+        }
+        if (json_object_set_new(s->args, "name", n) < 0)
+            goto nomem;
+    }
+    if (!(s->key = json_dumps(s->args, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+        goto nomem;
+    {
+        /* Refuse a filter that cannot be encoded before anything is sent. */
+        amqp_pool_t pool;
+        amqp_table_t t;
+        init_amqp_pool(&pool, 1024);
+        rc = bind_args(c, s, &pool, &t);
+        empty_amqp_pool(&pool);
+        if (rc != TB_OK) {
+            sub_free(s);
+            return rc;
+        }
+    }
+    s->cb = cb;
+    s->arg = arg;
+    bound = key_in_use(c, s->key, NULL);
+    if (c->n_subs == c->cap_subs) {
+        size_t cap = c->cap_subs ? c->cap_subs * 2 : 8;
+        sub **p = realloc(c->subs, cap * sizeof *p);
+        if (!p)
+            goto nomem;
+        c->subs = p;
+        c->cap_subs = cap;
+    }
+    c->subs[c->n_subs++] = s; /* before con_open: it binds every sub */
+    if (!c->con.conn) {
+        rc = con_open(c);
+    } else {
+        rc = bound ? TB_OK : do_bind(c, s, true);
+        if (rc != TB_OK && rc != TB_ENOMEM)
+            con_lost(c);
+    }
+    if (rc != TB_OK) {
+        c->n_subs--;
+        sub_free(s);
+        return rc;
+    }
+    s->id = c->next_id++;
+    if (id)
+        *id = s->id;
+    return TB_OK;
+nomem:
+    sub_free(s);
+    return TB_ENOMEM;
+}
+
+static void subs_compact(tb_client *c)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < c->n_subs; i++) {
+        if (c->subs[i]->dead)
+            sub_free(c->subs[i]);
+        else
+            c->subs[j++] = c->subs[i];
+    }
+    c->n_subs = j;
+}
+
+tb_err tb_client_unsubscribe(tb_client *c, unsigned id)
+{
+    sub *s = NULL;
+    tb_err rc = TB_OK;
+
+    if (!c)
+        return TB_EINVAL;
+    for (size_t i = 0; i < c->n_subs && !s; i++)
+        if (c->subs[i]->id == id && !c->subs[i]->dead)
+            s = c->subs[i];
+    if (!s)
+        return fail(c, TB_EINVAL, "unsubscribe: no subscription %u", id);
+    s->dead = true;
+    if (c->con.conn && !key_in_use(c, s->key, s)) {
+        rc = do_bind(c, s, false);
+        if (rc != TB_OK && rc != TB_ENOMEM)
+            con_lost(c);
+    }
+    if (!c->dispatching)
+        subs_compact(c);
+    return rc;
+}
+
+static const char *name_of(const json_t *headers, const json_t *body)
+{
+    const json_t *n = json_object_get(headers, "name");
+
+    if (json_is_string(n))
+        return json_string_value(n);
+    n = json_object_get(body, "name");
+    return json_is_string(n) ? json_string_value(n) : NULL;
+}
+
+static void dispatch(tb_client *c, const amqp_envelope_t *env)
+{
+    json_t *headers = NULL, *body;
+    json_error_t jerr;
+    const amqp_basic_properties_t *p = &env->message.properties;
+    tb_message m = {.redelivered = env->redelivered, .delivery_id = c->st.delivered + 1};
+    char *rk = strndup(env->routing_key.len ? env->routing_key.bytes : "", env->routing_key.len);
+
+    c->st.delivered++;
+    body = json_loadb(env->message.body.len ? env->message.body.bytes : "",
+                      env->message.body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (p->_flags & AMQP_BASIC_HEADERS_FLAG)
+        headers = tb__amqp_to_json(&p->headers);
+    else
+        headers = json_object();
+    if (!rk || !headers || !json_is_object(body) || !(m.name = name_of(headers, body)) ||
+        strlen(rk) != env->routing_key.len) {
+        c->st.bad++;
+        goto out;
+    }
+    m.routing_key = rk;
+    m.headers = headers;
+    m.body = body;
+    bool any = false;
+    c->dispatching++;
+    for (size_t i = 0, n = c->n_subs; i < n; i++) {
+        sub *s = c->subs[i];
+        if (s->dead || !tb_hdr_match(s->args, headers))
+            continue;
+        any = true;
+        c->st.dispatched++;
+        if (s->cb(&m, s->arg) != 0)
+            c->st.handler_errors++;
+    }
+    c->dispatching--;
+    if (!c->dispatching)
+        subs_compact(c);
+    if (!any)
+        c->st.unmatched++;
+out:
+    json_decref(headers);
+    json_decref(body);
+    free(rk);
+}
+
+/* Handles a frame that is not a delivery. Returns TB_ECONN when the
+ * consumer is gone (channel/connection closed, consumer cancelled). */
+static tb_err con_other_frame(tb_client *c)
+{
+    amqp_frame_t f;
+    struct timeval zero = {0, 0};
+    int st = amqp_simple_wait_frame_noblock(c->con.conn, &f, &zero);
+
+    if (st == AMQP_STATUS_TIMEOUT)
+        return TB_OK;
+    if (st != AMQP_STATUS_OK)
+        return fail(c, TB_ECONN, "consumer: %s", amqp_error_string2(st));
+    if (f.frame_type != AMQP_FRAME_METHOD)
+        return TB_OK;
+    switch (f.payload.method.id) {
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        amqp_channel_close_t *m = f.payload.method.decoded;
+        return fail(c, TB_ECONN, "consumer channel closed by the broker: %u %.*s", m->reply_code,
+                    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    }
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        amqp_connection_close_t *m = f.payload.method.decoded;
+        return fail(c, TB_ECONN, "consumer connection closed by the broker: %u %.*s",
+                    m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    }
+    case AMQP_BASIC_CANCEL_METHOD:
+        return fail(c, TB_ECONN, "consumer cancelled by the broker (queue %s deleted?)",
+                    c->queue ? c->queue : "-");
+    default:
+        return TB_OK;
+    }
+}
+
+/* Dispatches every delivery already received or buffered; waits up to
+ * `wait_ms` for the first one (0: none). */
+static tb_err con_drain(tb_client *c, int wait_ms)
+{
+    for (;;) {
+        amqp_envelope_t env;
+        struct timeval tv = tv_of(wait_ms > 0 ? wait_ms : 0);
+        amqp_rpc_reply_t r;
+
+        amqp_maybe_release_buffers(c->con.conn);
+        r = amqp_consume_message(c->con.conn, &env, wait_ms < 0 ? NULL : &tv, 0);
+        wait_ms = 0;
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+            uint64_t tag = env.delivery_tag;
+            dispatch(c, &env);
+            amqp_destroy_envelope(&env);
+            if (!c->con.conn) /* cannot happen: callbacks may not process */
+                return TB_ECONN;
+            if (!c->auto_ack && amqp_basic_ack(c->con.conn, CHANNEL, tag, 0) != AMQP_STATUS_OK)
+                return fail(c, TB_ECONN, "consumer: cannot acknowledge");
+            continue;
+        }
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+            if (r.library_error == AMQP_STATUS_TIMEOUT)
+                return TB_OK;
+            if (r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+                tb_err rc = con_other_frame(c);
+                if (rc != TB_OK)
+                    return rc;
+                continue;
+            }
+        }
+        tb_err rc = reply_err(c, r, "consume");
+        return rc == TB_ETIMEOUT ? TB_ECONN : rc;
+    }
+}
+
+tb_err tb_client_process(tb_client *c, int timeout_ms)
+{
+    tb_err rc;
+
+    if (!c)
+        return TB_EINVAL;
+    if (!c->n_subs)
+        return fail(c, TB_EINVAL, "process: no subscription");
+    if (!c->con.conn) {
+        int64_t wait = c->retry_at_ms - now_ms();
+        if (wait > 0) {
+            if (timeout_ms >= 0 && wait > timeout_ms) {
+                if (timeout_ms > 0)
+                    poll(NULL, 0, timeout_ms);
+                return TB_ECONN;
+            }
+            poll(NULL, 0, (int)wait);
+        }
+        if ((rc = con_open(c)) != TB_OK) {
+            c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+            c->retry_at_ms = now_ms() + c->backoff_ms;
+            return rc == TB_ENOMEM ? rc : TB_ECONN;
+        }
+        c->st.reconnects++;
+        timeout_ms = 0;
+    }
+    rc = con_drain(c, timeout_ms);
+    if (rc != TB_OK && rc != TB_ENOMEM) {
+        con_lost(c);
+        return TB_ECONN;
+    }
+    return rc;
+}
+
+int tb_client_fd(const tb_client *c)
+{
+    return c && c->con.conn ? amqp_get_sockfd(c->con.conn) : -1;
+}
+
+int tb_client_timeout(const tb_client *c)
+{
+    int64_t left;
+
+    if (!c || c->con.conn || c->retry_at_ms < 0)
+        return -1;
+    left = c->retry_at_ms - now_ms();
+    return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
