@@ -98,14 +98,17 @@ static tb_err value_from_json(const json_t *j, amqp_pool_t *pool, amqp_field_val
         v->value.boolean = json_is_true(j);
         return TB_OK;
     case JSON_INTEGER:
-        /* py-amqp: 'I' (signed 32) when it fits, else a signed 64. */
+        /* py-amqp's choice, byte for byte: 'I' (signed 32) for |i| up to
+         * 2^31 - 1, else 'L' holding the signed 64-bit value. RabbitMQ passes
+         * the tag through, and py-amqp reads 'L' back as signed; rabbitmq-c
+         * names that tag U64, hence the cast. */
         i = json_integer_value(j);
-        if (i >= INT32_MIN && i <= INT32_MAX) {
+        if (i >= -INT32_MAX && i <= INT32_MAX) {
             v->kind = AMQP_FIELD_KIND_I32;
             v->value.i32 = (int32_t)i;
         } else {
-            v->kind = AMQP_FIELD_KIND_I64;
-            v->value.i64 = i;
+            v->kind = AMQP_FIELD_KIND_U64;
+            v->value.u64 = (uint64_t)i;
         }
         return TB_OK;
     case JSON_REAL:
@@ -202,6 +205,9 @@ static json_t *value_to_json(const amqp_field_value_t *v, int depth)
     case AMQP_FIELD_KIND_U32:     return json_integer(v->value.u32);
     case AMQP_FIELD_KIND_I64:     return json_integer(v->value.i64);
     case AMQP_FIELD_KIND_U64:
+        /* 'L': what py-amqp (every Wazo publisher) writes for a signed
+         * integer beyond 32 bits, and reads back as signed. */
+        return json_integer((json_int_t)v->value.u64);
     case AMQP_FIELD_KIND_TIMESTAMP:
         if (v->value.u64 <= (uint64_t)INT64_MAX)
             return json_integer((json_int_t)v->value.u64);

@@ -15,8 +15,10 @@
  *     JSON (every header plus "data");
  *   - AMQP headers = tb_event_headers() typed as py-amqp types them:
  *     strings long strings ('S', UTF-8), booleans 't', null void 'V',
- *     integers signed 32-bit 'I' when they fit, else signed 64-bit 'l',
- *     reals doubles 'd', objects tables 'F', arrays 'A'; origin_uuid is
+ *     integers signed 32-bit 'I' when |i| < 2^31, else 64-bit 'L' holding
+ *     the signed value (py-amqp's tag, read back as signed by py-amqp and
+ *     by this client), reals doubles 'd', objects tables 'F', arrays 'A';
+ *     origin_uuid is
  *     sent (void) even when the event has none;
  *   - properties content_type "application/json", content_encoding
  *     "utf-8", delivery_mode 2 (persistent), priority 0.
