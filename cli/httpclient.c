@@ -9,7 +9,7 @@
 #include <http_parser.h>
 
 #include "net.h"
-#include "version.h"
+#include "core/version.h"
 
 /* A runaway server must not make the CLI grow without bound. */
 #define MAX_RESPONSE_BODY (64u << 20)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "version.h"
+#include "core/version.h"
 
 static void usage(FILE *f)
 {

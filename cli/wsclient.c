@@ -13,7 +13,7 @@
 #include <openssl/rand.h>
 
 #include "net.h"
-#include "version.h"
+#include "core/version.h"
 
 #define MAX_HANDSHAKE 16384
 

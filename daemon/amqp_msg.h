@@ -12,7 +12,7 @@
 #include <amqp.h>
 
 #include "json_scan.h"
-#include "msg.h"
+#include "route/msg.h"
 
 /* Why a delivery was not made into a message (DESIGN.md §8). */
 typedef enum tbd_amqp_verdict {

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "server.h"
-#include "version.h"
+#include "conf/config.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/version.h"
 
 static void usage(FILE *out)
 {

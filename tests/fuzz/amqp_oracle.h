@@ -2,7 +2,7 @@
  * new decoder is checked against (tests/unit/test_amqp_msg.c,
  * tests/fuzz/fuzz_amqp_msg.c): headers through tbd_amqp_table_to_json, the
  * body through json_loadb, the message through tbd_msg_new, with the drop
- * reasons handle_delivery (daemon/bus_rabbitmq.c) gave. Header-only, static:
+ * reasons handle_delivery (daemon/bus/bus_rabbitmq.c) gave. Header-only, static:
  * each test includes it once. */
 #ifndef TB_AMQP_ORACLE_H
 #define TB_AMQP_ORACLE_H
@@ -12,7 +12,7 @@
 
 #include "amqp_json.h"
 #include "amqp_msg.h"
-#include "msg.h"
+#include "route/msg.h"
 
 /* handle_delivery before amqp_msg.c, verdict for verdict. */
 static tbd_amqp_verdict oracle_decode(const amqp_table_t *t, const char *body, size_t body_len,

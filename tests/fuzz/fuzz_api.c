@@ -1,4 +1,4 @@
-/* The HTTP API's body validation (daemon/api.c via api.h): POST /api/events
+/* The HTTP API's body validation (daemon/http/api.c via api.h): POST /api/events
  * and /api/events/raw. Byte 0 picks the caller (token) and whether the
  * master tenant is known, bit 7 the raw endpoint; the rest is the body.
  * Whatever is accepted must be something that caller may publish. */
@@ -6,10 +6,10 @@
 
 #include <tenbus/event.h>
 
-#include "api.h"
-#include "api_fast.h"
+#include "http/api.h"
+#include "http/api_fast.h"
 #include "fuzz.h"
-#include "msg.h"
+#include "route/msg.h"
 
 #define STACK "51ac0000-0000-4000-8000-000000000001"
 #define MASTER "a0000000-0000-4000-8000-00000000000a"

@@ -1,11 +1,11 @@
-/* Configuration loading (daemon/config.c). An input starting with '@' is a
+/* Configuration loading (daemon/conf/config.c). An input starting with '@' is a
  * list of "key=value" lines applied like command-line flags; any other input
  * is written to a file in a private directory and loaded as the -c file (an
  * `extra_config_files: .` then re-reads that directory). A failed load must
  * leave the caller's struct untouched and explain itself. */
 #include <unistd.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "fuzz.h"
 
 static char dir[64];

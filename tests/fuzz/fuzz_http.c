@@ -1,4 +1,4 @@
-/* The HTTP phase (daemon/http_conn.c): request heads and bodies, pipelined,
+/* The HTTP phase (daemon/http/http_conn.c): request heads and bodies, pipelined,
  * delivered in chunks. Byte 0 picks the limits, bytes 1-2 seed the
  * chunking; the rest is what a client sends. Every completed request goes
  * through the upgrade checks and the query parameters the daemon reads. */
@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "http_conn.h"
+#include "http/http_conn.h"
 #include "ws_frame.h"
 
 static const uint32_t heads[4] = { 1024, 64, 200, 8192 };

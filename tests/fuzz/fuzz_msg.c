@@ -1,11 +1,11 @@
-/* tbd_msg_new (daemon/msg.c): an event as the bus hands it over. Input: the
+/* tbd_msg_new (daemon/route/msg.c): an event as the bus hands it over. Input: the
  * headers as JSON, then (after the first newline) the body text, which may
  * or may not be JSON. Checks the routing fields against the headers and the
  * two frames against the body. */
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "msg.h"
+#include "route/msg.h"
 #include "ws_frame.h"
 
 #define STACK "4c1ad1ee-0000-4000-8000-00000000c0de"

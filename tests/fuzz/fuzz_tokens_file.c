@@ -1,4 +1,4 @@
-/* The file auth backend's tokens file (daemon/tokens_file.c, token.c):
+/* The file auth backend's tokens file (daemon/auth/tokens_file.c, token.c):
  * the input is the file. Every token of a loaded set must be found by its
  * id, and its compiled ACL must agree with its raw entries. */
 #include <unistd.h>
@@ -6,8 +6,8 @@
 #include <tenbus/acl.h>
 
 #include "fuzz.h"
-#include "tokens_file.h"
-#include "yamljson.h"
+#include "auth/tokens_file.h"
+#include "conf/yamljson.h"
 
 static char dir[64];
 

@@ -1,7 +1,7 @@
-/* Client commands (daemon/wsproto.c): the text of one WebSocket message,
+/* Client commands (daemon/ws/wsproto.c): the text of one WebSocket message,
  * and the `version` query value. */
 #include "fuzz.h"
-#include "wsproto.h"
+#include "ws/wsproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,10 +1,10 @@
-/* YAML to JSON (daemon/yamljson.c): the whole input as a document, and as a
+/* YAML to JSON (daemon/conf/yamljson.c): the whole input as a document, and as a
  * plain scalar. A loaded document must have a `lines` map whose every value
  * is a line of the input, and must serialize. */
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "yamljson.h"
+#include "conf/yamljson.h"
 
 /* Alias-heavy documents may share subtrees; serializing them is bounded by
  * the loader's alias budget, but keep the check cheap for the fuzzer. */

@@ -1,4 +1,4 @@
-/* The DOM-free POST /api/events path (daemon/api_fast.c): what it builds
+/* The DOM-free POST /api/events path (daemon/http/api_fast.c): what it builds
  * for the shapes it takes, and what it must leave to the general path.
  * tests/fuzz/fuzz_api.c checks it against the general path on every input. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_fast.h"
+#include "http/api_fast.h"
 
 #define STACK "51ac0000-0000-4000-8000-000000000001"
 #define MASTER "a0000000-0000-4000-8000-00000000000a"

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "tmpfiles.h"
 
 /* Warnings collected by the `warn` callback. */

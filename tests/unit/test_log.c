@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "tmpfiles.h"
 
 static char *slurp(const char *path)

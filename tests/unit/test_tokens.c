@@ -7,8 +7,8 @@
 #include <jansson.h>
 
 #include "tmpfiles.h"
-#include "token.h"
-#include "tokens_file.h"
+#include "auth/token.h"
+#include "auth/tokens_file.h"
 
 static const char *const good_yaml =
     "# demo tokens\n"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "wsproto.h"
+#include "ws/wsproto.h"
 
 static int decode_str(const char *s, wsp_cmd *cmd)
 {

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "tmpfiles.h"
-#include "yamljson.h"
+#include "conf/yamljson.h"
 
 static json_t *load(const char *text, char *err, size_t errlen)
 {

@@ -1,0 +1,304 @@
+/* The server: builds the backends and workers, runs the main thread's loop
+ * (signals only), hands published events to every worker, and keeps the
+ * node-wide subscription counts bus backends bind by. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "core/server.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "net/conn.h"
+
+struct tbd_subcount {
+    char *name;
+    unsigned n;
+    UT_hash_handle hh;
+};
+
+static uv_loop_t main_loop;
+static uv_signal_t sig_term, sig_int, sig_hup;
+
+const char *tbd_server_master_tenant(tbd_server *srv)
+{
+    return srv->auth->ops->master_tenant(srv->auth);
+}
+
+void tbd_server_dispatch(tbd_server *srv, tbd_msg *m)
+{
+    tbd_server_dispatch_batch(srv, &m, 1);
+}
+
+static void close_sessions_task(tbd_worker *w, void *arg)
+{
+    const char *reason = arg;
+    if (atomic_load(&w->stopping))
+        return;
+    tbd_conn *c, *n;
+    for (c = w->conns; c; c = n) {
+        n = c->next;
+        if (c->state == TBD_CONN_WS && !c->closed)
+            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, reason);
+    }
+}
+
+void tbd_server_close_sessions(tbd_server *srv, const char *reason)
+{
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (tbd_worker_call(&srv->workers[i], close_sessions_task, (void *)reason) < 0)
+            log_error("worker %u: cannot post session close (out of memory)", i);
+}
+
+void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
+{
+    if (n == 0)
+        return;
+    /* Numbered before any worker sees them: a session started after this
+     * point never receives them, even if its worker routes them later. */
+    uint64_t first = atomic_fetch_add(&srv->dispatched, n) + 1;
+    for (size_t i = 0; i < n; i++)
+        m[i]->seq = first + i;
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        tbd_worker_post_batch(&srv->workers[i], m, n);
+}
+
+void tbd_server_sub_add(tbd_server *srv, const char *name)
+{
+    struct tbd_subcount *s;
+    bool first = false;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_FIND_STR(srv->subcounts, name, s);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (s && !(s->name = strdup(name))) {
+            free(s);
+            s = NULL;
+        }
+        if (s)
+            HASH_ADD_KEYPTR(hh, srv->subcounts, s->name, strlen(s->name), s);
+    }
+    if (s)
+        first = s->n++ == 0;
+    uv_mutex_unlock(&srv->subs_lock);
+    /* The backend is told outside the lock, in the same order as counted:
+     * backends must tolerate a subscribe racing an unsubscribe of the same
+     * name from another worker (they re-check the count). */
+    if (first)
+        srv->bus->ops->subscribe(srv->bus, name);
+}
+
+void tbd_server_sub_del(tbd_server *srv, const char *name)
+{
+    struct tbd_subcount *s;
+    bool last = false;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_FIND_STR(srv->subcounts, name, s);
+    if (s && --s->n == 0) {
+        HASH_DEL(srv->subcounts, s);
+        free(s->name);
+        free(s);
+        last = true;
+    }
+    uv_mutex_unlock(&srv->subs_lock);
+    if (last)
+        srv->bus->ops->unsubscribe(srv->bus, name);
+}
+
+char **tbd_server_sub_names(tbd_server *srv, size_t *n)
+{
+    uv_mutex_lock(&srv->subs_lock);
+    size_t cnt = HASH_COUNT(srv->subcounts), i = 0;
+    char **names = calloc(cnt + 1, sizeof(*names));
+    struct tbd_subcount *s, *t;
+    HASH_ITER(hh, srv->subcounts, s, t) {
+        if (!names || !(names[i] = strdup(s->name)))
+            break;
+        i++;
+    }
+    uv_mutex_unlock(&srv->subs_lock);
+    if (names && i < cnt) {
+        while (i)
+            free(names[--i]);
+        free(names);
+        names = NULL;
+    }
+    *n = names ? cnt : 0;
+    return names;
+}
+
+/* The signals tenbusd handles. They are blocked from the start of
+ * tbd_server_init (the listeners accept connections from then on, so a
+ * supervisor or test may already signal) until the handlers are installed
+ * in tbd_server_run: a SIGHUP that early is delivered then instead of
+ * killing the process with the default action. Worker threads inherit the
+ * blocked mask, so the main thread receives them. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
+{
+    sigset_t sigs;
+    handled_signals(&sigs);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    memset(srv, 0, sizeof(*srv));
+    srv->cfg = cfg;
+    uv_mutex_init(&srv->subs_lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    srv->started_at = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+
+    /* Before anything listens: a bad certificate stops the start. */
+    if (tbd_tls_ctx_new(cfg, &srv->tls_ctx, err, errlen) < 0)
+        return -1;
+    if (cfg->auth_backend == TBD_AUTH_FILE)
+        srv->auth = tbd_auth_file_new(cfg);
+    else
+        srv->auth = tbd_auth_wazo_new(cfg);
+    if (!srv->auth) {
+        snprintf(err, errlen, "cannot start the auth backend (see above)");
+        return -1;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    srv->n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+    srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
+    if (!srv->workers) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (tbd_worker_init(&srv->workers[i], srv, i, err, errlen) < 0)
+            return -1;
+    /* After the workers: a backend thread may dispatch at once. */
+    srv->bus = cfg->bus_backend == TBD_BUS_RABBITMQ ? tbd_bus_rabbitmq_new(srv)
+                                                    : tbd_bus_embedded_new(srv);
+    if (!srv->bus) {
+        snprintf(err, errlen, "cannot start the bus backend");
+        return -1;
+    }
+    return 0;
+}
+
+/* After a reload every session's token is re-checked at the next sweep, so
+ * a token removed from the tokens file ends its sessions (4003) at once. */
+static void recheck_task(tbd_worker *w, void *arg)
+{
+    (void)arg;
+    for (tbd_conn *c = w->conns; c; c = c->next)
+        if (c->state == TBD_CONN_WS && c->tok && !c->closed)
+            c->next_check = tbd_now_ms(w);
+}
+
+static tbd_server *the_server;
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    log_info("signal %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    tbd_server_stop(the_server);
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    tbd_server *srv = the_server;
+    log_info("SIGHUP: reloading");
+    if (tbd_log_open(srv->cfg->log_file) < 0)
+        log_error("cannot reopen log file %s", srv->cfg->log_file);
+    if (srv->cfg->config_file) {
+        /* Settings that can change at run time: the log level. Others
+         * (listen address, workers, backends) need a restart. */
+        tbd_config fresh;
+        char err[512];
+        if (tbd_config_load(&fresh, srv->cfg->config_file, err, sizeof(err), NULL) < 0) {
+            log_error("config not reloaded: %s", err);
+        } else {
+            tbd_log_level lvl;
+            if (!srv->cfg->debug && fresh.log_level && tbd_log_parse_level(fresh.log_level, &lvl) == 0)
+                tbd_log_set_level(fresh.debug ? TBD_LOG_DEBUG : lvl);
+            tbd_config_free(&fresh);
+        }
+    }
+    /* Only the file backend's tokens can have changed under the sessions;
+     * re-checking every session against wazo-auth would be a burst of
+     * requests for nothing (its sessions are checked on their schedule). */
+    if (srv->auth->ops->reload(srv->auth) == 0 && srv->cfg->auth_backend == TBD_AUTH_FILE)
+        for (unsigned i = 0; i < srv->n_workers; i++)
+            tbd_worker_call(&srv->workers[i], recheck_task, NULL);
+}
+
+void tbd_server_stop(tbd_server *srv)
+{
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        tbd_worker_stop(&srv->workers[i]);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+int tbd_server_run(tbd_server *srv)
+{
+    the_server = srv;
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&main_loop);
+    uv_signal_init(&main_loop, &sig_term);
+    uv_signal_init(&main_loop, &sig_int);
+    uv_signal_init(&main_loop, &sig_hup);
+    uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_hup, SIGHUP);
+    unsigned started = 0;
+    for (; started < srv->n_workers; started++)
+        if (tbd_worker_start(&srv->workers[started]) < 0)
+            break;
+    sigset_t sigs;
+    handled_signals(&sigs);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    if (started < srv->n_workers) {
+        log_error("cannot start worker threads");
+        tbd_server_stop(srv);
+    } else {
+        log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
+                 srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
+                 srv->cfg->uuid ? srv->cfg->uuid : "-");
+    }
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    for (unsigned i = 0; i < started; i++)
+        uv_thread_join(&srv->workers[i].thread);
+    uv_loop_close(&main_loop);
+    log_info("tenbusd stopped");
+    return started == srv->n_workers ? 0 : -1;
+}
+
+void tbd_server_free(tbd_server *srv)
+{
+    /* The backends first: their threads may still post to the workers
+     * (bus deliveries; auth answers, which release conn refs), and freeing
+     * a worker runs the tasks still queued. Their loops have ended, so no
+     * session can call into a backend any more. */
+    if (srv->bus)
+        srv->bus->ops->free(srv->bus);
+    if (srv->auth)
+        srv->auth->ops->free(srv->auth);
+    srv->auth = NULL;
+    if (srv->workers) {
+        for (unsigned i = 0; i < srv->n_workers; i++)
+            tbd_worker_free(&srv->workers[i]);
+        free(srv->workers);
+    }
+    struct tbd_subcount *s, *t;
+    HASH_ITER(hh, srv->subcounts, s, t) {
+        HASH_DEL(srv->subcounts, s);
+        free(s->name);
+        free(s);
+    }
+    tbd_tls_ctx_free(srv->tls_ctx);
+    srv->tls_ctx = NULL;
+    uv_mutex_destroy(&srv->subs_lock);
+}

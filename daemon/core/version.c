@@ -1,0 +1,3 @@
+#include "core/version.h"
+
+const char *tbd_version(void) { return TBD_VERSION; }

@@ -1,3 +1,0 @@
-#include "version.h"
-
-const char *tbd_version(void) { return TBD_VERSION; }

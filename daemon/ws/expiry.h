@@ -1,0 +1,15 @@
+/* When to re-check a session's token (DESIGN §3, strategies dynamic and
+ * static). Pure: no clock, no I/O. */
+#ifndef TBD_EXPIRY_H
+#define TBD_EXPIRY_H
+
+#include <stdint.h>
+
+#include "conf/config.h"
+
+/* Seconds from `now` until the next check of a token expiring at
+ * `expires_at` (Unix seconds; <= 0 = no expiry). */
+double tbd_next_check_delay(tbd_check_strategy strategy, uint32_t static_interval,
+                            double expires_at, double now);
+
+#endif

@@ -1,0 +1,356 @@
+/* The WebSocket phase: wazo-websocketd protocol v1/v2 (DESIGN.md §3).
+ *
+ * Messages of a session are handled strictly in order: while a token lookup
+ * is pending (initial auth or renewal), input processing is paused, so a
+ * later command never overtakes an earlier one, and `start`'s reply is
+ * queued before any event can be (events are only queued once `started`). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ws/session.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/stats.h"
+#include "net/conn.h"
+#include "route/route.h"
+#include "ws/expiry.h"
+#include "ws/wsproto.h"
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void send_text(tbd_conn *c, const char *s)
+{
+    tbd_conn_send(c, tbd_buf_frame(WS_OP_TEXT, s, strlen(s)));
+}
+
+static void send_ack(tbd_conn *c, const char *op)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "{\"op\":\"%s\",\"code\":0,\"data\":null}", op);
+    send_text(c, buf);
+}
+
+static void schedule_check(tbd_conn *c, bool soon_if_expired)
+{
+    const tbd_config *cfg = c->w->srv->cfg;
+    double now = wall_now();
+    double d = tbd_next_check_delay(cfg->auth_check_strategy, cfg->auth_check_static_interval,
+                                    c->tok->expires_at, now);
+    /* The dynamic schedule aims a check at the expiry instant; a check that
+     * lands a hair early finds the token valid, and by the time it is
+     * rescheduled here the token may have expired: DESIGN's "already
+     * expired: 15 s" would then keep an expired session 15 s. A token known
+     * valid a moment ago and expired now is checked at the next sweep
+     * (only after a lookup that returned the token: a backend that keeps
+     * answering "valid" for a token our clock says is expired is asked
+     * again on DESIGN's schedule, not every sweep). */
+    if (soon_if_expired && cfg->auth_check_strategy == TBD_CHECK_DYNAMIC && c->tok->expires_at > 0 &&
+        c->tok->expires_at <= now)
+        d = 0;
+    c->next_check = tbd_now_ms(c->w) + (uint64_t)(d * 1000.0 + 0.5);
+}
+
+/* Installs a (new) token: re-indexes, since a renewal may change the
+ * user, tenant or role the session is routed by. Takes the ref. */
+static void set_token(tbd_conn *c, tbd_token *tok)
+{
+    tbd_route_del(c->w, c);
+    if (c->tok)
+        tbd_token_unref(c->tok);
+    c->tok = tok;
+    tbd_route_add(c->w, c);
+    schedule_check(c, true);
+}
+
+static bool token_acceptable(int status, tbd_token *tok)
+{
+    return status == TBD_AUTH_OK && tok && tbd_token_grants(tok, "websocketd");
+}
+
+static const char *or_dash(const char *s)
+{
+    return s ? s : "-";
+}
+
+/* An auth answer for a session that has closed meanwhile: drop it and the
+ * ref its request held. */
+static bool stale_answer(tbd_conn *c, tbd_token *tok)
+{
+    if (!c->closed && c->state == TBD_CONN_WS)
+        return false;
+    if (tok)
+        tbd_token_unref(tok);
+    tbd_conn_unref(c);
+    return true;
+}
+
+static void on_auth_initial(void *arg, int status, tbd_token *tok)
+{
+    tbd_conn *c = arg;
+    tbd_server *srv = c->w->srv;
+    c->auth_busy = false;
+    if (stale_answer(c, tok))
+        return;
+    if (!token_acceptable(status, tok)) {
+        log_info("authentication failed peer=%s: %s", c->peer,
+                 status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable"
+                 : status == TBD_AUTH_OK ? "token lacks acl websocketd" : "invalid or expired token");
+        if (tok)
+            tbd_token_unref(tok);
+        tbd_conn_close_ws(c, 4002, "authentication failed");
+    } else if (!srv->bus->ops->connected(srv->bus)) {
+        tbd_token_unref(tok);
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+    } else {
+        set_token(c, tok);
+        char init[64];
+        snprintf(init, sizeof(init), "{\"op\":\"init\",\"code\":0,\"data\":{\"version\":%d}}", c->version);
+        send_text(c, init);
+        TBD_STAT_INC(c->w, TBD_ST_SESSIONS_OPENED);
+        atomic_fetch_add_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
+        log_info("session start user=%s tenant=%s session=%s purpose=%s admin=%s version=%d worker=%u peer=%s",
+                 or_dash(tok->user_uuid), or_dash(tok->tenant_uuid), or_dash(tok->session_uuid),
+                 or_dash(tok->purpose), tok->admin ? "true" : "false", c->version, c->w->id, c->peer);
+    }
+    tbd_conn_resume(c);
+    tbd_conn_unref(c);
+}
+
+void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
+{
+    tbd_server *srv = c->w->srv;
+    ws_reader_limits lim = {
+        .max_frame = srv->cfg->limits.max_frame_size,
+        .max_message = srv->cfg->limits.max_message_size,
+    };
+    ws__reader_init(&c->rd, true, &lim);
+    c->opened_at = tbd_now_ms(c->w);
+    int v = wsp__parse_version(version);
+    if (v < 0) {
+        log_info("refused peer=%s: unsupported version", c->peer);
+        tbd_conn_close_ws(c, 4004, "");
+        return;
+    }
+    c->version = (uint8_t)v;
+    if (!token || !*token) {
+        tbd_conn_close_ws(c, 4001, "no token");
+        return;
+    }
+    if (!tbd_server_master_tenant(srv)) {
+        log_warn("refused peer=%s: master tenant not known yet", c->peer);
+        tbd_conn_close_ws(c, 4002, "authentication failed");
+        return;
+    }
+    tbd_conn_pause(c);
+    c->refs++;
+    c->auth_busy = true;
+    srv->auth->ops->lookup(srv->auth, c->w, token, on_auth_initial, c);
+}
+
+static void on_auth_renew(void *arg, int status, tbd_token *tok)
+{
+    tbd_conn *c = arg;
+    c->auth_busy = false;
+    if (stale_answer(c, tok))
+        return;
+    if (!token_acceptable(status, tok)) {
+        log_info("token renewal refused user=%s tenant=%s", or_dash(c->tok->user_uuid),
+                 or_dash(c->tok->tenant_uuid));
+        if (tok)
+            tbd_token_unref(tok);
+        tbd_conn_close_ws(c, 4002, "authentication failed");
+    } else {
+        log_debug("token renewed user=%s tenant=%s -> user=%s tenant=%s", or_dash(c->tok->user_uuid),
+                  or_dash(c->tok->tenant_uuid), or_dash(tok->user_uuid), or_dash(tok->tenant_uuid));
+        set_token(c, tok);
+        if (c->version == 2 || !c->started)
+            send_ack(c, "token");
+    }
+    tbd_conn_resume(c);
+    tbd_conn_unref(c);
+}
+
+static void on_auth_check(void *arg, int status, tbd_token *tok)
+{
+    tbd_conn *c = arg;
+    c->checking = false;
+    if (stale_answer(c, tok))
+        return;
+    if (status != TBD_AUTH_OK) {
+        log_info("token no longer valid user=%s tenant=%s: %s", or_dash(c->tok->user_uuid),
+                 or_dash(c->tok->tenant_uuid),
+                 status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable" : "invalid or expired");
+        tbd_conn_close_ws(c, 4003, "authentication expired");
+    } else if (!tok) {
+        schedule_check(c, false); /* still valid; the backend had nothing newer */
+    } else if (strcmp(tok->token, c->tok->token) != 0) {
+        /* Renewed while this check was in flight: the check is moot, the
+         * renewal's own schedule stands. */
+        tbd_token_unref(tok);
+        if (!c->next_check)
+            schedule_check(c, false);
+    } else {
+        set_token(c, tok);
+    }
+    tbd_conn_unref(c);
+}
+
+/* Called by the worker's sweep when c->next_check is due. */
+void tbd_session_check_token(tbd_conn *c)
+{
+    if (c->checking || !c->tok)
+        return;
+    tbd_server *srv = c->w->srv;
+    c->checking = true;
+    c->next_check = 0;
+    c->refs++;
+    srv->auth->ops->check(srv->auth, c->w, c->tok->token, on_auth_check, c);
+}
+
+static void subscribe(tbd_conn *c, char *name)
+{
+    if (strcmp(name, "*") == 0) {
+        if (!c->star)
+            tbd_server_sub_add(c->w->srv, "*");
+        c->star = true;
+        free(name);
+        return;
+    }
+    for (uint16_t i = 0; i < c->n_subs; i++)
+        if (strcmp(c->subs[i], name) == 0) {
+            free(name);
+            return;
+        }
+    if (c->n_subs >= c->w->srv->cfg->limits.max_subscriptions) {
+        free(name);
+        log_info("too many subscriptions user=%s tenant=%s limit=%u", or_dash(c->tok->user_uuid),
+                 or_dash(c->tok->tenant_uuid), c->w->srv->cfg->limits.max_subscriptions);
+        tbd_conn_close_ws(c, WS_CLOSE_POLICY, "too many subscriptions");
+        return;
+    }
+    char **n = realloc(c->subs, (c->n_subs + 1u) * sizeof(*n));
+    if (!n) {
+        free(name);
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+        return;
+    }
+    c->subs = n;
+    c->subs[c->n_subs++] = name;
+    tbd_server_sub_add(c->w->srv, name);
+}
+
+static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
+{
+    wsp_cmd cmd;
+    if (wsp__decode((const char *)text, len, &cmd) < 0) {
+        log_debug("protocol error user=%s: bad command", or_dash(c->tok->user_uuid));
+        tbd_conn_close_ws(c, 4004, "");
+        return;
+    }
+    switch (cmd.op) {
+    case WSP_SUBSCRIBE:
+        subscribe(c, cmd.arg);
+        cmd.arg = NULL;
+        if (c->state == TBD_CONN_WS && (c->version == 2 || !c->started))
+            send_ack(c, "subscribe");
+        break;
+    case WSP_START:
+        /* DESIGN.md §3: events before start are dropped, not queued; an
+         * event already dispatched but not yet routed here counts as before. */
+        if (!c->started)
+            c->start_seq = atomic_load(&c->w->srv->dispatched);
+        c->started = true;
+        send_ack(c, "start");
+        break;
+    case WSP_TOKEN:
+        tbd_conn_pause(c);
+        c->refs++;
+        c->auth_busy = true;
+        c->w->srv->auth->ops->lookup(c->w->srv->auth, c->w, cmd.arg, on_auth_renew, c);
+        break;
+    case WSP_PING:
+        if (c->version == 2) {
+            json_t *j = json_pack("{s:s,s:i,s:{s:s}}", "op", "pong", "code", 0, "data", "payload", cmd.arg);
+            char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+            if (s)
+                send_text(c, s);
+            free(s);
+        }
+        break;
+    }
+    wsp__cmd_clear(&cmd);
+}
+
+ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
+{
+    ws_msg m;
+    size_t used = 0;
+    int r = ws__reader_next(&c->rd, data, len, &used, &m);
+    if (r < 0) {
+        if (c->state == TBD_CONN_CLOSING) {
+            tbd_conn_abort(c);
+            return -1;
+        }
+        log_info("websocket error user=%s peer=%s: close %d", c->tok ? or_dash(c->tok->user_uuid) : "-",
+                 c->peer, -r);
+        tbd_conn_close_ws(c, (uint16_t)-r, "");
+        return (ssize_t)len; /* the rest of the input is not worth parsing */
+    }
+    if (r == 0)
+        return (ssize_t)used;
+    if (c->state == TBD_CONN_CLOSING) {
+        if (m.opcode == WS_OP_CLOSE) {
+            c->peer_closed = true;
+            if (!c->writing && c->q_len == 0)
+                tbd_conn_abort(c);
+        }
+        return c->closed ? -1 : (ssize_t)used;
+    }
+    switch (m.opcode) {
+    case WS_OP_TEXT:
+        handle_text(c, m.data, m.len);
+        break;
+    case WS_OP_BINARY:
+        tbd_conn_close_ws(c, 4004, "");
+        break;
+    case WS_OP_PING:
+        tbd_conn_send(c, tbd_buf_frame(WS_OP_PONG, m.data, m.len));
+        break;
+    case WS_OP_PONG:
+        break;
+    case WS_OP_CLOSE:
+        /* RFC 6455 §5.5.1: echo the status code, then close the TCP connection. */
+        c->peer_closed = true;
+        tbd_conn_close_ws(c, m.close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : m.close_code,
+                          "");
+        break;
+    }
+    return c->closed ? -1 : (ssize_t)used;
+}
+
+void tbd_session_end(tbd_conn *c)
+{
+    if (c->ended)
+        return;
+    c->ended = true;
+    tbd_route_del(c->w, c);
+    if (c->star)
+        tbd_server_sub_del(c->w->srv, "*");
+    for (uint16_t i = 0; i < c->n_subs; i++)
+        tbd_server_sub_del(c->w->srv, c->subs[i]);
+    if (!c->tok)
+        return; /* never authenticated: the refusal was logged already */
+    atomic_fetch_sub_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
+    uint64_t ms = tbd_now_ms(c->w) - c->opened_at;
+    log_info("session end user=%s tenant=%s session=%s code=%u reason=\"%s\" duration=%.1fs delivered=%llu",
+             or_dash(c->tok->user_uuid), or_dash(c->tok->tenant_uuid), or_dash(c->tok->session_uuid),
+             c->close_code, c->close_code == 1006 ? "connection lost" : or_dash(c->close_reason),
+             ms / 1000.0, (unsigned long long)c->n_delivered);
+}
