@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "amqp_table.h"
+#include "wsx.h"
 #include "tenbus/client.h"
 #include "tenbus/hdrmatch.h"
 
@@ -63,9 +64,30 @@ struct tb_client {
     int64_t retry_at_ms;    /* consumer reconnection due (monotonic ms), or -1 */
     int backoff_ms;
 
+    /* ws:// (a tenbusd node): HTTP API to publish, a WebSocket session to
+     * consume. `path` is the URL's path ("" or "/prefix"), raw. */
+    bool ws;
+    char *path, *token;
+    tb__ws *wsc;
+    bool ws_started;
+    struct pending *pend_head, **pend_tail; /* events read while waiting for a reply */
+
     tb_client_stats st;
     char err[512];
 };
+
+struct pending {
+    struct pending *next;
+    size_t len;
+    char text[];
+};
+
+/* ws:// transport, at the end of this file. */
+static void ws_drop(tb_client *c);
+static tb_err ws_publish(tb_client *c, const tb_event *const *evs, size_t n);
+static tb_err ws_session_open(tb_client *c);
+static tb_err ws_subscribe_name(tb_client *c, const char *name);
+static tb_err ws_drain(tb_client *c, int wait_ms);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -150,12 +172,13 @@ static tb_err parse_url(tb_client *c, const char *url)
     if (strncmp(url, "amqp://", 7) != 0) {
         if (strncmp(url, "amqps://", 8) == 0)
             return fail(c, TB_EURL, "amqps:// (TLS) is not supported; use amqp://");
-        if (!strncmp(url, "ws://", 5) || !strncmp(url, "wss://", 6))
-            return fail(c, TB_EURL, "ws:// and wss:// are not supported by the library client yet; "
-                                    "use amqp://");
-        return fail(c, TB_EURL, "URL must start with amqp://: %s", url);
+        if (!strncmp(url, "wss://", 6))
+            return fail(c, TB_EURL, "wss:// (TLS) is not supported; use ws:// or amqp://");
+        if (strncmp(url, "ws://", 5) != 0)
+            return fail(c, TB_EURL, "URL must start with amqp:// or ws://: %s", url);
+        c->ws = true;
     }
-    p = url + 7;
+    p = url + (c->ws ? 5 : 7);
     end = p + strcspn(p, "?#");
     if (*end)
         return fail(c, TB_EURL, "URL query and fragment are not supported: %s", url);
@@ -167,6 +190,8 @@ static tb_err parse_url(tb_client *c, const char *url)
         if (*q == '@')
             at = q;
     c->user = c->pass = NULL;
+    if (at && c->ws)
+        return fail(c, TB_EURL, "ws:// URLs take no user: pass the token in the configuration");
     if (at) {
         const char *sep = memchr(p, ':', (size_t)(at - p));
         c->user = pct_decode(p, (size_t)((sep ? sep : at) - p), &nomem);
@@ -198,13 +223,22 @@ static tb_err parse_url(tb_client *c, const char *url)
         if (!(c->host = strdup("localhost")))
             return TB_ENOMEM;
     }
-    c->port = 5672;
+    c->port = c->ws ? 80 : 5672;
     if (colon) {
         char *e;
         long v = strtol(colon + 1, &e, 10);
         if (e != slash || colon + 1 == slash || v < 1 || v > 65535)
             return fail(c, TB_EURL, "bad port in URL: %.*s", (int)(slash - colon - 1), colon + 1);
         c->port = (int)v;
+    }
+    if (c->ws) {
+        /* A path prefix (reverse proxy) is kept for both the API and the
+         * WebSocket; a trailing slash is dropped. */
+        size_t n = (size_t)(end - slash);
+        while (n && slash[n - 1] == '/')
+            n--;
+        c->path = strndup(slash, n);
+        return c->path ? TB_OK : TB_ENOMEM;
     }
     /* Empty or absent vhost => "/", as the issue and kombu's as_url() do. */
     if (slash == end || slash + 1 == end)
@@ -341,6 +375,16 @@ tb_err tb_client_new(const tb_client_config *cfg, tb_client **out)
         goto fail;
     if (cfg->queue && *cfg->queue && !(c->queue_cfg = strdup(cfg->queue)))
         goto fail;
+    if (c->ws) {
+        if (!cfg->token || !*cfg->token || strpbrk(cfg->token, "\r\n")) {
+            rc = fail(c, TB_EINVAL, "a ws:// bus needs a token (master-tenant or internal), "
+                                    "on one line");
+            goto fail;
+        }
+        if (!(c->token = strdup(cfg->token)))
+            goto fail;
+    }
+    c->pend_tail = &c->pend_head;
     if (strlen(c->exchange) > 255 || (c->queue_cfg && strlen(c->queue_cfg) > 255)) {
         rc = fail(c, TB_EINVAL, "exchange and queue names are at most 255 bytes");
         goto fail;
@@ -369,6 +413,9 @@ void tb_client_free(tb_client *c)
         return;
     link_drop(&c->pub);
     link_drop(&c->con);
+    ws_drop(c);
+    free(c->path);
+    free(c->token);
     for (size_t i = 0; i < c->n_subs; i++)
         sub_free(c->subs[i]);
     free(c->subs);
@@ -567,6 +614,8 @@ tb_err tb_client_publish_batch(tb_client *c, const tb_event *const *evs, size_t 
     if (!n)
         return TB_OK;
     c->err[0] = '\0';
+    if (c->ws)
+        return ws_publish(c, evs, n);
     if ((rc = pub_ensure(c)) != TB_OK)
         return rc;
     first = c->pub_seq + 1;
@@ -602,7 +651,7 @@ tb_err tb_client_publish(tb_client *c, const tb_event *ev)
     rc = tb_client_publish_batch(c, &ev, 1);
     /* A connection found dead on this publish (broker restarted since the
      * last one) is re-opened once, at once. */
-    if (rc == TB_ECONN && c->st.published > 0)
+    if (rc == TB_ECONN && c->st.published > 0 && !c->ws)
         rc = tb_client_publish_batch(c, &ev, 1);
     return rc;
 }
@@ -645,9 +694,15 @@ static bool key_in_use(const tb_client *c, const char *key, const sub *except)
     return false;
 }
 
+static bool con_up(const tb_client *c)
+{
+    return c->ws ? c->wsc != NULL : c->con.conn != NULL;
+}
+
 static void con_lost(tb_client *c)
 {
     link_drop(&c->con);
+    ws_drop(c);
     if (c->retry_at_ms < 0) {
         c->backoff_ms = 1000;
         c->retry_at_ms = now_ms() + c->backoff_ms;
@@ -662,6 +717,8 @@ static tb_err con_open(tb_client *c)
     bool named = c->queue_cfg != NULL;
     tb_err rc;
 
+    if (c->ws)
+        return ws_session_open(c);
     if ((rc = link_open(c, &c->con)) != TB_OK)
         return rc;
     q = amqp_queue_declare(c->con.conn, CHANNEL, cstr(c->queue_cfg), 0, named, !named, !named,
@@ -754,8 +811,12 @@ tb_err tb_client_subscribe(tb_client *c, const char *name, const json_t *headers
         c->cap_subs = cap;
     }
     c->subs[c->n_subs++] = s; /* before con_open: it binds every sub */
-    if (!c->con.conn) {
+    if (!con_up(c)) {
         rc = con_open(c);
+    } else if (c->ws) {
+        rc = ws_subscribe_name(c, name ? name : "*");
+        if (rc != TB_OK && rc != TB_ENOMEM)
+            con_lost(c);
     } else {
         rc = bound ? TB_OK : do_bind(c, s, true);
         if (rc != TB_OK && rc != TB_ENOMEM)
@@ -801,7 +862,9 @@ tb_err tb_client_unsubscribe(tb_client *c, unsigned id)
     if (!s)
         return fail(c, TB_EINVAL, "unsubscribe: no subscription %u", id);
     s->dead = true;
-    if (c->con.conn && !key_in_use(c, s->key, s)) {
+    /* The WebSocket protocol has no unsubscribe: the session keeps the
+     * name, and what arrives for it alone is counted as unmatched. */
+    if (!c->ws && c->con.conn && !key_in_use(c, s->key, s)) {
         rc = do_bind(c, s, false);
         if (rc != TB_OK && rc != TB_ENOMEM)
             con_lost(c);
@@ -821,30 +884,19 @@ static const char *name_of(const json_t *headers, const json_t *body)
     return json_is_string(n) ? json_string_value(n) : NULL;
 }
 
-static void dispatch(tb_client *c, const amqp_envelope_t *env)
+/* Hands one decoded message to every subscription whose filter matches.
+ * Takes `headers` and `body` (either may be NULL: the message is bad). */
+static void dispatch_parsed(tb_client *c, const char *rk, json_t *headers, json_t *body,
+                            bool redelivered)
 {
-    json_t *headers = NULL, *body;
-    json_error_t jerr;
-    const amqp_basic_properties_t *p = &env->message.properties;
-    tb_message m = {.redelivered = env->redelivered, .delivery_id = c->st.delivered + 1};
-    char *rk = strndup(env->routing_key.len ? env->routing_key.bytes : "", env->routing_key.len);
+    tb_message m = {.routing_key = rk, .headers = headers, .body = body,
+                    .redelivered = redelivered, .delivery_id = ++c->st.delivered};
+    bool any = false;
 
-    c->st.delivered++;
-    body = json_loadb(env->message.body.len ? env->message.body.bytes : "",
-                      env->message.body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (p->_flags & AMQP_BASIC_HEADERS_FLAG)
-        headers = tb__amqp_to_json(&p->headers);
-    else
-        headers = json_object();
-    if (!rk || !headers || !json_is_object(body) || !(m.name = name_of(headers, body)) ||
-        strlen(rk) != env->routing_key.len) {
+    if (!headers || !json_is_object(body) || !(m.name = name_of(headers, body))) {
         c->st.bad++;
         goto out;
     }
-    m.routing_key = rk;
-    m.headers = headers;
-    m.body = body;
-    bool any = false;
     c->dispatching++;
     for (size_t i = 0, n = c->n_subs; i < n; i++) {
         sub *s = c->subs[i];
@@ -863,6 +915,22 @@ static void dispatch(tb_client *c, const amqp_envelope_t *env)
 out:
     json_decref(headers);
     json_decref(body);
+}
+
+static void dispatch(tb_client *c, const amqp_envelope_t *env)
+{
+    const amqp_basic_properties_t *p = &env->message.properties;
+    json_t *headers, *body;
+    char *rk = strndup(env->routing_key.len ? env->routing_key.bytes : "", env->routing_key.len);
+
+    body = json_loadb(env->message.body.len ? env->message.body.bytes : "",
+                      env->message.body.len, JSON_REJECT_DUPLICATES, NULL);
+    headers = p->_flags & AMQP_BASIC_HEADERS_FLAG ? tb__amqp_to_json(&p->headers) : json_object();
+    if (!rk || strlen(rk) != env->routing_key.len) { /* a NUL in the key */
+        json_decref(headers);
+        headers = NULL;
+    }
+    dispatch_parsed(c, rk, headers, body, env->redelivered);
     free(rk);
 }
 
@@ -944,7 +1012,7 @@ tb_err tb_client_process(tb_client *c, int timeout_ms)
         return TB_EINVAL;
     if (!c->n_subs)
         return fail(c, TB_EINVAL, "process: no subscription");
-    if (!c->con.conn) {
+    if (!con_up(c)) {
         int64_t wait = c->retry_at_ms - now_ms();
         if (wait > 0) {
             if (timeout_ms >= 0 && wait > timeout_ms) {
@@ -962,7 +1030,7 @@ tb_err tb_client_process(tb_client *c, int timeout_ms)
         c->st.reconnects++;
         timeout_ms = 0;
     }
-    rc = con_drain(c, timeout_ms);
+    rc = c->ws ? ws_drain(c, timeout_ms) : con_drain(c, timeout_ms);
     if (rc != TB_OK && rc != TB_ENOMEM) {
         con_lost(c);
         return TB_ECONN;
@@ -972,6 +1040,8 @@ tb_err tb_client_process(tb_client *c, int timeout_ms)
 
 int tb_client_fd(const tb_client *c)
 {
+    if (c && c->ws)
+        return tb__ws_fd(c->wsc);
     return c && c->con.conn ? amqp_get_sockfd(c->con.conn) : -1;
 }
 
@@ -979,8 +1049,264 @@ int tb_client_timeout(const tb_client *c)
 {
     int64_t left;
 
-    if (!c || c->con.conn || c->retry_at_ms < 0)
+    if (!c || con_up(c) || c->retry_at_ms < 0)
         return -1;
     left = c->retry_at_ms - now_ms();
     return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* ---- ws:// : a tenbusd node --------------------------------------------- */
+
+static void ws_drop(tb_client *c)
+{
+    struct pending *p = c->pend_head, *next;
+
+    tb__ws_close(c->wsc);
+    c->wsc = NULL;
+    c->ws_started = false;
+    for (; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    c->pend_head = NULL;
+    c->pend_tail = &c->pend_head;
+}
+
+static const char *header_user(const char *key)
+{
+    return strncmp(key, "user_uuid:", 10) == 0 && strcmp(key + 10, "*") != 0 ? key + 10 : NULL;
+}
+
+/* The POST /api/events form of a built event: the node regenerates the
+ * headers from these fields by the same rules (docs/http-api.md), with its
+ * own origin_uuid and timestamp. */
+static json_t *api_event(const tb_event *ev)
+{
+    const json_t *h = tb_event_headers(ev), *v;
+    json_t *o = json_object(), *users = json_array(), *extra = json_object();
+    const char *k;
+
+    if (!o || !users || !extra)
+        goto fail;
+    json_object_set_new(o, "name", json_string(tb_event_name(ev)));
+    json_object_set_new(o, "routing_key", json_string(tb_event_routing_key(ev)));
+    json_object_set(o, "required_acl", json_object_get(h, "required_acl"));
+    json_object_foreach((json_t *)h, k, v) {
+        if (header_user(k))
+            json_array_append_new(users, json_string(header_user(k)));
+        else if (strcmp(k, "name") && strcmp(k, "origin_uuid") && strcmp(k, "timestamp") &&
+                 strcmp(k, "required_access") && strcmp(k, "required_acl") &&
+                 strcmp(k, "tenant_uuid") && strcmp(k, "user_uuid:*"))
+            json_object_set(extra, k, (json_t *)v);
+    }
+    if ((v = json_object_get(h, "tenant_uuid"))) {
+        json_object_set(o, "tenant_uuid", (json_t *)v);
+        json_object_set_new(o, "level", json_string(json_array_size(users) ? "multi_user"
+                                                                           : "tenant"));
+        json_object_set(o, "user_uuids", users);
+    } else {
+        json_object_set_new(o, "level", json_string("service"));
+    }
+    if (json_object_size(extra))
+        json_object_set(o, "headers", extra);
+    json_object_set(o, "data", json_object_get(tb_event_body(ev), "data"));
+    json_decref(users);
+    json_decref(extra);
+    return o;
+fail:
+    json_decref(o);
+    json_decref(users);
+    json_decref(extra);
+    return NULL;
+}
+
+static tb_err ws_publish(tb_client *c, const tb_event *const *evs, size_t n)
+{
+    json_t *arr = json_array();
+    char *text = NULL, *resp = NULL, target[1024], hdr[4200];
+    int status = 0;
+    tb_err rc = TB_ENOMEM;
+
+    if (!arr)
+        return TB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e;
+        if (!evs[i] || !tb_event_headers(evs[i])) {
+            json_decref(arr);
+            return fail(c, TB_EINVAL, "publish: no event");
+        }
+        if (!(e = api_event(evs[i])) || json_array_append_new(arr, e) < 0)
+            goto out;
+    }
+    if (!(text = json_dumps(arr, JSON_COMPACT)))
+        goto out;
+    snprintf(target, sizeof target, "%s/api/events", c->path);
+    if (strlen(c->token) > 4000) {
+        rc = fail(c, TB_EINVAL, "token too long");
+        goto out;
+    }
+    snprintf(hdr, sizeof hdr, "X-Auth-Token: %s\r\n", c->token);
+    rc = tb__http_post(c->host, c->port, target, hdr, text, strlen(text), c->timeout_ms, &status,
+                       &resp, c->err, sizeof c->err);
+    if (rc != TB_OK)
+        goto out;
+    if (status != 202) {
+        rc = fail(c, TB_EBROKER, "POST %s: HTTP %d %.300s", target, status, resp);
+        goto out;
+    }
+    /* 202: the node handed every event to its bus, the nearest thing to a
+     * broker confirm over HTTP. */
+    c->st.published += n;
+    c->st.confirmed += n;
+out:
+    free(resp);
+    free(text);
+    json_decref(arr);
+    return rc;
+}
+
+/* Queues an event that arrived while waiting for a reply. */
+static tb_err ws_hold(tb_client *c, const char *msg, size_t len)
+{
+    struct pending *p = malloc(sizeof *p + len + 1);
+
+    if (!p)
+        return TB_ENOMEM;
+    p->next = NULL;
+    p->len = len;
+    memcpy(p->text, msg, len);
+    p->text[len] = '\0';
+    *c->pend_tail = p;
+    c->pend_tail = &p->next;
+    return TB_OK;
+}
+
+/* Waits for the reply to `op` (v2 answers every command, in order). */
+static tb_err ws_wait_reply(tb_client *c, const char *op)
+{
+    int64_t deadline = now_ms() + c->timeout_ms;
+
+    for (;;) {
+        const char *msg;
+        size_t len;
+        int64_t left = deadline - now_ms();
+        tb_err rc;
+
+        if (left <= 0)
+            return fail(c, TB_ETIMEOUT, "no reply to %s within %d ms", op, c->timeout_ms);
+        rc = tb__ws_next(c->wsc, (int)left, &msg, &len, c->err, sizeof c->err);
+        if (rc != TB_OK)
+            return rc;
+        if (!msg)
+            continue;
+        json_t *j = json_loadb(msg, len, 0, NULL);
+        const char *got = json_string_value(json_object_get(j, "op"));
+        json_t *code = json_object_get(j, "code");
+        if (got && strcmp(got, op) == 0) {
+            rc = json_is_integer(code) && json_integer_value(code) == 0
+                     ? TB_OK
+                     : fail(c, TB_EBROKER, "%s refused by the node: %.200s", op, msg);
+            json_decref(j);
+            return rc;
+        }
+        rc = got && strcmp(got, "event") == 0 ? ws_hold(c, msg, len) : TB_OK;
+        json_decref(j);
+        if (rc != TB_OK)
+            return rc;
+    }
+}
+
+static tb_err ws_send_op(tb_client *c, json_t *m)
+{
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    tb_err rc = text ? tb__ws_send_text(c->wsc, text, strlen(text)) : TB_ENOMEM;
+
+    free(text);
+    json_decref(m);
+    return rc == TB_ECONN ? fail(c, TB_ECONN, "session lost while sending") : rc;
+}
+
+static tb_err ws_subscribe_name(tb_client *c, const char *name)
+{
+    tb_err rc = ws_send_op(c, json_pack("{s:s, s:{s:s}}", "op", "subscribe", "data",
+                                        "event_name", name));
+
+    if (rc == TB_OK)
+        rc = ws_wait_reply(c, "subscribe");
+    if (rc == TB_OK && !c->ws_started &&
+        (rc = ws_send_op(c, json_pack("{s:s, s:n}", "op", "start", "data"))) == TB_OK &&
+        (rc = ws_wait_reply(c, "start")) == TB_OK)
+        c->ws_started = true;
+    return rc;
+}
+
+/* Opens the session: handshake, init, one subscribe per live name, start. */
+static tb_err ws_session_open(tb_client *c)
+{
+    char target[4200];
+    tb_err rc;
+
+    snprintf(target, sizeof target, "%s/?token=", c->path);
+    if (tb__pct_encode_append(target, sizeof target - 16, c->token) < 0)
+        return fail(c, TB_EINVAL, "token too long");
+    strcat(target, "&version=2");
+    if ((rc = tb__ws_open(c->host, c->port, target, c->timeout_ms, &c->wsc, c->err,
+                          sizeof c->err)) != TB_OK)
+        return rc;
+    rc = ws_wait_reply(c, "init");
+    for (size_t i = 0; i < c->n_subs && rc == TB_OK; i++) {
+        const char *name = json_string_value(json_object_get(c->subs[i]->args, "name"));
+        if (!c->subs[i]->dead)
+            rc = ws_subscribe_name(c, name ? name : "*");
+    }
+    if (rc != TB_OK) {
+        ws_drop(c);
+        return rc;
+    }
+    c->retry_at_ms = -1;
+    c->backoff_ms = 0;
+    return TB_OK;
+}
+
+/* An event frame: the body is the bus body, its members but data are the
+ * headers (with their JSON types); the routing key is not carried. */
+static void ws_dispatch(tb_client *c, const char *msg, size_t len)
+{
+    json_t *j = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL), *body, *headers = NULL;
+    const char *op = json_string_value(json_object_get(j, "op"));
+
+    if (!op || strcmp(op, "event") != 0) {
+        json_decref(j);
+        return; /* a late reply, a pong */
+    }
+    body = json_incref(json_object_get(j, "data"));
+    if (json_is_object(body) && (headers = json_deep_copy(body)))
+        json_object_del(headers, "data");
+    json_decref(j);
+    dispatch_parsed(c, NULL, headers, body, false);
+}
+
+static tb_err ws_drain(tb_client *c, int wait_ms)
+{
+    while (c->pend_head) {
+        struct pending *p = c->pend_head;
+        c->pend_head = p->next;
+        if (!c->pend_head)
+            c->pend_tail = &c->pend_head;
+        ws_dispatch(c, p->text, p->len);
+        free(p);
+        wait_ms = 0;
+    }
+    for (;;) {
+        const char *msg;
+        size_t len;
+        tb_err rc = tb__ws_next(c->wsc, wait_ms, &msg, &len, c->err, sizeof c->err);
+
+        if (rc != TB_OK)
+            return rc;
+        if (!msg)
+            return TB_OK;
+        ws_dispatch(c, msg, len);
+        wait_ms = 0;
+    }
 }

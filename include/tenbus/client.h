@@ -6,6 +6,19 @@
  *       localhost, 5672; an empty or absent vhost is "/" (write "%2F" or
  *       "/" for it explicitly); user, password and vhost are
  *       percent-decoded.
+ *   ws://HOST:PORT[/PREFIX]            a tenbusd node on its embedded bus
+ *       (port 80 when absent; a path prefix for a reverse proxy is kept).
+ *       Needs tb_client_config.token: a master-tenant or `internal` token
+ *       (ACL websocketd plus tenbus.publish.<name> to publish). Publishing
+ *       is POST /api/events (a batch is one request; HTTP 202 counts as the
+ *       confirm); consuming is a WebSocket session (protocol v2) subscribed
+ *       to each name, filters applied here. Differences: the node sets
+ *       origin_uuid and timestamp itself; tb_message.routing_key is NULL
+ *       and headers are the body's members other than "data" (the WebSocket
+ *       protocol carries neither); no acknowledgements (auto_ack, queue
+ *       and prefetch do not apply); unsubscribe is local (the protocol has
+ *       no such command); events published while the session is down are
+ *       not seen. wss:// is not supported.
  *
  * Publishing sends what a wazo-bus publisher sends for the same event
  * (docs/library.md lists the remaining differences):
@@ -42,8 +55,8 @@
  *     call tb_client_process(c, 0) when it is readable, or when
  *     tb_client_timeout(c) milliseconds have passed (reconnection). The fd
  *     changes after a reconnection: fetch it again after each process call.
- *     tb_client_process() leaves no data buffered in user space, so a
- *     level-triggered poll on the fd is enough.
+ *     tb_client_process() leaves no complete message buffered in user
+ *     space, so a level-triggered poll on the fd is enough.
  *
  * Reconnection: a lost consumer connection is re-opened by
  * tb_client_process() after 1, 2, 4, 8, 16, then every 32 s; the exchange
@@ -74,6 +87,7 @@ typedef struct tb_event tb_event;   /* event.h; repeated so include order does n
 
 typedef struct tb_client_config {
     const char *url;           /* required; see above */
+    const char *token;         /* ws:// only: the session's and the HTTP API's token */
     const char *exchange;      /* NULL or "" => "wazo-headers" */
     const char *exchange_type; /* NULL or "" => "headers" */
     const char *queue;         /* consumer queue: NULL or "" => server-named, exclusive,
@@ -89,7 +103,7 @@ typedef struct tb_client_config {
 /* A delivery, borrowed for the duration of the callback. */
 typedef struct tb_message {
     const char *name;          /* the `name` header, else the body's "name" */
-    const char *routing_key;
+    const char *routing_key;   /* NULL over ws:// */
     const json_t *headers;     /* object: the AMQP headers, typed (void -> null, tables ->
                                 * objects, arrays, integers, reals, booleans, strings) */
     const json_t *body;        /* object: the decoded JSON body (headers plus "data") */

@@ -466,3 +466,112 @@ def test_consumer_reconnects_and_rebinds(cli_path, exchange, consumers):
     wazo_publish(exchange, "rb", {"marker": "after"})
     assert c.wait_exit() == 0
     assert c.markers() == ["before", "after"]
+
+
+# -- the example service ---------------------------------------------------------
+
+class Example:
+    """examples/confd_service.c running; started once it printed ready."""
+
+    def __init__(self, *args):
+        if not os.access(EXAMPLE, os.X_OK):
+            pytest.skip("example not built: %s (set TENBUS_EXAMPLE)" % EXAMPLE)
+        self.proc = subprocess.Popen([EXAMPLE] + list(args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        assert line == "ready\n", line + self.proc.stderr.read()
+
+    def wait(self):
+        out, err = self.proc.communicate(timeout=th.scaled(15))
+        assert self.proc.returncode == 0, err
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def _user_created(user, tenant):
+    return {"id": 42, "uuid": user, "tenant_uuid": tenant, "subscription_type": 0,
+            "created_at": None}
+
+
+def test_example_service_on_rabbitmq(make_daemon, exchange, cli_path):
+    qname = "example-confd-" + uuid.uuid4().hex[:8]
+    d = make_daemon(bus={"host": HOST, "port": PORT, "username": "guest", "password": "guest",
+                         "vhost": "/", "exchange_name": exchange, "exchange_type": "headers"})
+    d.start()
+    alice = d.user()
+    other = d.admin()          # a tenant admin of another tenant sees all of its tenant
+    ws_alice = d.session(alice, names=["do_something"])
+    ws_other = d.session(other, names=["do_something"])
+    ex = Example("--bus", BUS, "--exchange", exchange, "--queue", qname, "--origin-uuid", d.uuid,
+                 "--count", "1")
+    try:
+        # user_created as wazo-confd publishes it: service level here.
+        publish(cli_path, exchange, "--name", "user_created", "--service", "confd",
+                "--routing-key-fmt", "config.user.created", "--origin-uuid", d.uuid,
+                "--data", json.dumps(_user_created(alice.user, alice.tenant)))
+        out = ex.wait()
+        assert out == "do_something config.%s %s\n" % (alice.user, alice.user)
+        ev = ws_alice.recv_event()
+        assert ev["name"] == "do_something" and ev["tenant_uuid"] == alice.tenant
+        assert ev["user_uuid:" + alice.user] is True
+        assert ev["required_acl"] == "events.config." + alice.user
+        assert ev["data"] == {"user_uuid": alice.user, "action": "welcome"}
+        with pytest.raises(Exception):
+            ws_other.recv_event(timeout=th.NO_EVENT_WAIT * 3)
+        q = [r for r in json.loads(ctl("list_queues", "name", "durable", "--formatter", "json"))
+             if r["name"] == qname]
+        assert q == [{"name": qname, "durable": True}]
+    finally:
+        ex.stop()
+        with contextlib.suppress(Exception), kombu.Connection(KOMBU_URL) as conn:
+            kombu.Queue(qname)(conn.default_channel).delete()
+
+
+def test_example_service_on_embedded_tenbusd(daemon):
+    svc = daemon.master(acl=["websocketd", "events.#", "tenbus.publish.#"])
+    alice = daemon.user()
+    other = daemon.admin()
+    daemon.start()
+    ws_alice = daemon.session(alice, names=["do_something"])
+    ws_other = daemon.session(other, names=["do_something"])
+    ex = Example("--bus", "ws://127.0.0.1:%d" % daemon.port, "--token", svc.id, "--count", "1")
+    try:
+        daemon.publish({"name": "user_created", "routing_key": "config.user.created",
+                        "data": _user_created(alice.user, alice.tenant)})
+        out = ex.wait()
+        assert out == "do_something config.%s %s\n" % (alice.user, alice.user)
+        ev = ws_alice.recv_event()
+        assert ev["name"] == "do_something" and ev["origin_uuid"] == daemon.uuid
+        assert ev["user_uuid:" + alice.user] is True
+        assert ev["required_acl"] == "events.config." + alice.user
+        assert ev["data"] == {"user_uuid": alice.user, "action": "welcome"}
+        with pytest.raises(Exception):
+            ws_other.recv_event(timeout=th.NO_EVENT_WAIT * 3)
+    finally:
+        ex.stop()
+
+
+def test_consume_from_embedded_tenbusd(daemon, cli_path, consumers):
+    """`tenbus consume --url ws:// --token`: same output shape (routing_key
+    null: the WebSocket protocol does not carry it)."""
+    svc = daemon.master(acl=["websocketd", "events.#"])
+    t1 = th.new_uuid()
+    daemon.start()
+    c = consume(consumers, cli_path, "--url", "ws://127.0.0.1:%d" % daemon.port, "--token", svc.id,
+                "--name", "call_created", "--header", "tenant_uuid=" + t1, "--count", "2",
+                "--timeout", "10")
+    daemon.publish([{"name": "call_created", "tenant_uuid": th.new_uuid(), "data": {"marker": "x"}},
+                    {"name": "call_created", "tenant_uuid": t1, "data": {"marker": "a"}},
+                    {"name": "other", "tenant_uuid": t1, "data": {"marker": "y"}},
+                    {"name": "call_created", "tenant_uuid": t1, "user_uuid": "u1",
+                     "data": {"marker": "b"}}])
+    assert c.wait_exit() == 0
+    assert c.markers() == ["a", "b"]
+    line = c.lines[1]
+    assert line["routing_key"] is None
+    assert line["headers"]["user_uuid:u1"] is True and "data" not in line["headers"]
+    assert line["body"] == dict(line["headers"], data={"marker": "b"})

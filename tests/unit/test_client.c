@@ -141,7 +141,7 @@ static void test_urls(void **state)
         "amqp://u%40x:p%3Aw@h/vh", "amqp://[::1]:5672/", "amqp://u@h", "amqp://h/",
     };
     static const char *bad[] = {
-        "http://h/", "amqps://h/", "ws://h:9502", "amqp://h:0/", "amqp://h:70000/",
+        "http://h/", "amqps://h/", "wss://h:9502", "ws://u@h:9502", "amqp://h:0/", "amqp://h:70000/",
         "amqp://h:x/", "amqp://h/%zz", "amqp://u:%0@h/", "amqp://h/v%00x", "amqp://[::1/",
         "amqp://h/?heartbeat=1", "",
     };
@@ -156,6 +156,18 @@ static void test_urls(void **state)
             fail_msg("%s accepted", bad[i]);
         assert_true(err[0] != '\0'); /* a message says what is wrong */
     }
+}
+
+static void test_ws_needs_a_token(void **state)
+{
+    tb_client_config cfg = {.url = "ws://127.0.0.1:9502/prefix/"};
+    tb_client *c = NULL;
+
+    (void)state;
+    assert_int_equal(tb_client_new(&cfg, &c), TB_EINVAL);
+    cfg.token = "t";
+    assert_int_equal(tb_client_new(&cfg, &c), TB_OK);
+    tb_client_free(c);
 }
 
 static void test_api_refusals(void **state)
@@ -212,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_decode_leaves_out_what_json_cannot_hold),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_ws_needs_a_token),
         cmocka_unit_test(test_api_refusals),
         cmocka_unit_test(test_connection_refused_is_reported),
     };
