@@ -11,6 +11,8 @@ int cmd_listen(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 /* `tenbus publish --bus`: straight to RabbitMQ (publish_bus.c). */
 int cmd_publish_bus(int argc, char **argv);
+int cmd_docs(int argc, char **argv);       /* docs.c */
+int cmd_catalogue(int argc, char **argv);  /* docs.c: catalogue check */
 
 /* Parses a positive number of seconds ("1.5" allowed) into ms; -1 if bad. */
 long long cli_parse_seconds(const char *s);

@@ -9,7 +9,7 @@
 #include <http_parser.h>
 
 #include "net.h"
-#include "core/version.h"
+#include <tenbus/tenbus.h>
 
 /* A runaway server must not make the CLI grow without bound. */
 #define MAX_RESPONSE_BODY (64u << 20)
@@ -58,7 +58,7 @@ static int send_request(int fd, const cli_url *u, const char *method, const char
     int n = asprintf(&head,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tenbus/%s\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                     method, target, u->authority, tbd_version(), body_len, headers);
+                     method, target, u->authority, tb_version(), body_len, headers);
     if (n < 0)
         return -1;
     int rc = net_send_all(fd, head, (size_t)n);

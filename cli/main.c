@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/version.h"
+#include <tenbus/tenbus.h>
 
 static void usage(FILE *f)
 {
@@ -21,6 +21,8 @@ static void usage(FILE *f)
             "  listen    connect to the WebSocket, subscribe, print events as JSON lines\n"
             "  consume   consume as a service: bind a queue (RabbitMQ) or open a session\n"
             "            (tenbusd), print each message as a JSON line\n"
+            "  docs      write an event catalogue's AsyncAPI documents and HTML reference\n"
+            "  catalogue check: validate event catalogue files\n"
             "\n"
             "Run 'tenbus COMMAND --help' for a command's options.\n"
             "\n"
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("tenbus %s\n", tbd_version());
+            printf("tenbus %s\n", tb_version());
             return 0;
         default:
             usage(stderr);
@@ -74,6 +76,10 @@ int main(int argc, char **argv)
         return cmd_listen(sub_argc, sub_argv);
     if (strcmp(cmd, "consume") == 0)
         return cmd_consume(sub_argc, sub_argv);
+    if (strcmp(cmd, "docs") == 0)
+        return cmd_docs(sub_argc, sub_argv);
+    if (strcmp(cmd, "catalogue") == 0)
+        return cmd_catalogue(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         if (sub_argc > 1 && strcmp(sub_argv[1], "publish") == 0) {
             char *a[] = { "publish", "--help", NULL };

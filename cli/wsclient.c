@@ -13,7 +13,7 @@
 #include <openssl/rand.h>
 
 #include "net.h"
-#include "core/version.h"
+#include <tenbus/tenbus.h>
 
 #define MAX_HANDSHAKE 16384
 
@@ -140,7 +140,7 @@ static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: tenbus/%s\r\n\r\n",
-                     target, u->authority, key, tbd_version());
+                     target, u->authority, key, tb_version());
     if (n < 0 || net_send_all(c->fd, req, (size_t)n) < 0) {
         free(req);
         snprintf(err, errlen, "cannot send the handshake: %m");

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "core/version.h"
+#include "catalogue/catalogue.h"
 
 static void usage(FILE *out)
 {
@@ -127,6 +128,13 @@ int main(int argc, char **argv)
     }
     tbd_log_set_level(cfg.debug ? TBD_LOG_DEBUG : lvl);
     if (check_only) {
+        /* The event catalogue too: its errors name file, line and key. */
+        tbd_catalogue *cat;
+        if (tbd_catalogue_open(&cfg, &cat, err, sizeof(err)) < 0) {
+            fprintf(stderr, "tenbusd: %s\n", err);
+            goto out_cfg;
+        }
+        tbd_catalogue_free(cat);
         printf("configuration OK\n");
         rc = 0;
         goto out_cfg;

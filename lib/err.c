@@ -12,6 +12,8 @@ const char *tb_strerror(tb_err err)
     case TB_ENOFIELD:  return "format names a field the event lacks";
     case TB_EFORMAT:   return "malformed format string";
     case TB_ENONAME:   return "event without a name";
+    case TB_EINVALID:  return "content does not match the event type's schema";
+    case TB_ECATALOGUE: return "invalid event catalogue";
     case TB_EURL:      return "bad or unsupported bus URL";
     case TB_ECONN:     return "cannot connect to the bus, or connection lost";
     case TB_EBROKER:   return "the bus refused the operation";
@@ -20,4 +22,9 @@ const char *tb_strerror(tb_err err)
     }
     /* Not a default label: -Wswitch then flags a new code left unnamed here. */
     return "unknown error";
+}
+
+const char *tb_version(void)
+{
+    return TB_VERSION;
 }

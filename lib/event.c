@@ -10,47 +10,25 @@
 #include <time.h>
 
 #include "event_int.h"
+#include "ws_frame.h" /* ws__utf8_valid */
 
-/* ---- growable string ---------------------------------------------------- */
+/* ---- growable string: the codec's text buffer --------------------------- */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom; /* sticky: once an append fails, the buffer is useless */
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+static void sb_add(tb_wire_text *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    tb_wire_text_put(b, s, n);
 }
 
-static void sb_adds(struct sbuf *b, const char *s)
+static void sb_adds(tb_wire_text *b, const char *s)
 {
-    sb_add(b, s, strlen(s));
+    tb_wire_text_put(b, s, strlen(s));
 }
 
 /* Hands the string over (never NULL on success, even when empty). */
-static tb_err sb_finish(struct sbuf *b, char **out)
+static tb_err sb_finish(tb_wire_text *b, char **out)
 {
     if (!b->oom && !b->p)
-        sb_add(b, "", 0);
+        b->oom = !(b->p = strdup(""));
     if (b->oom) {
         free(b->p);
         return TB_ENOMEM;
@@ -63,7 +41,7 @@ static tb_err sb_finish(struct sbuf *b, char **out)
 
 /* Escaping keeps a value inside one routing-key word: AMQP topic patterns
  * treat '.' as the word separator and '#' / '*' as wildcards. */
-static void sb_add_escaped(struct sbuf *b, const char *s, size_t n)
+static void sb_add_escaped(tb_wire_text *b, const char *s, size_t n)
 {
     size_t start = 0;
 
@@ -82,7 +60,7 @@ static void sb_add_escaped(struct sbuf *b, const char *s, size_t n)
 
 char *tb_escape_key_word(const char *s)
 {
-    struct sbuf b = {0};
+    tb_wire_text b = {0};
     char *out;
 
     if (!s)
@@ -94,7 +72,7 @@ char *tb_escape_key_word(const char *s)
 /* Like Python's repr(float), which is what a Wazo publisher's str.format()
  * produces: the shortest form that reads back to the same double, with ".0"
  * added to integral values. */
-static void sb_add_real(struct sbuf *b, double v)
+static void sb_add_real(tb_wire_text *b, double v)
 {
     char tmp[40];
 
@@ -121,7 +99,7 @@ static bool name_is(const char *name, size_t len, const char *want)
     return strlen(want) == len && memcmp(name, want, len) == 0;
 }
 
-static tb_err add_field(struct sbuf *b, const struct lookup *lk, const char *name, size_t len)
+static tb_err add_field(tb_wire_text *b, const struct lookup *lk, const char *name, size_t len)
 {
     const json_t *v = NULL;
     char num[32];
@@ -167,7 +145,7 @@ static tb_err add_field(struct sbuf *b, const struct lookup *lk, const char *nam
  * brace outside a well-formed `{name}` is an error, as is `{}`. */
 static tb_err format_key(const char *fmt, const struct lookup *lk, char **out)
 {
-    struct sbuf b = {0};
+    tb_wire_text b = {0};
     const char *p = fmt;
     tb_err rc;
 
@@ -206,59 +184,6 @@ tb_err tb_format_routing_key(const char *fmt, const json_t *fields, char **out)
 
 /* ---- events ------------------------------------------------------------- */
 
-/* json_string() fails both on ENOMEM and on invalid UTF-8; the second is the
- * caller's fault and must not be reported as memory exhaustion. */
-static tb_err mkstr(const char *s, json_t **out)
-{
-    json_t *j = json_string(s);
-
-    if (!j) {
-        j = json_string_nocheck(s);
-        json_decref(j);
-        return j ? TB_EINVAL : TB_ENOMEM;
-    }
-    *out = j;
-    return TB_OK;
-}
-
-static tb_err set_str(json_t *obj, const char *key, const char *s)
-{
-    json_t *j;
-    tb_err rc = mkstr(s, &j);
-
-    if (rc != TB_OK)
-        return rc;
-    return json_object_set_new(obj, key, j) == 0 ? TB_OK : TB_ENOMEM;
-}
-
-static tb_err set_new(json_t *obj, const char *key, json_t *v)
-{
-    return v && json_object_set_new(obj, key, v) == 0 ? TB_OK : TB_ENOMEM;
-}
-
-static tb_err set_user_flag(json_t *headers, const char *uuid)
-{
-    struct sbuf key = {0};
-    tb_err rc;
-
-    sb_adds(&key, "user_uuid:");
-    sb_adds(&key, uuid);
-    if (key.oom) {
-        free(key.p);
-        return TB_ENOMEM;
-    }
-    if (json_object_set_new(headers, key.p, json_true()) == 0) {
-        rc = TB_OK;
-    } else {
-        /* The key itself may be invalid UTF-8 (a bad uuid); probe which. */
-        json_t *probe = json_string(key.p);
-        rc = probe ? TB_ENOMEM : TB_EINVAL;
-        json_decref(probe);
-    }
-    free(key.p);
-    return rc;
-}
-
 /* Python's isoformat() drops ".000000" when the microseconds are zero; we
  * always write them, parsers accept both. */
 void tb_timestamp_now(char buf[TB_TIMESTAMP_SIZE])
@@ -273,106 +198,123 @@ void tb_timestamp_now(char buf[TB_TIMESTAMP_SIZE])
     snprintf(buf + n, TB_TIMESTAMP_SIZE - n, ".%06ld+00:00", ts.tv_nsec / 1000);
 }
 
-static bool nonempty(const char *s)
+static void free_strs(char **v, size_t n)
 {
-    return s && *s;
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
 }
 
-static tb_err check_addressing(tb_level level, const tb_event_args *a)
+static tb_err dup_opt(const char *s, char **out)
 {
-    if (level == TB_LEVEL_SERVICE)
-        return TB_OK;
-    if (!nonempty(a->tenant_uuid))
-        return TB_ENOTENANT;
-    if (level == TB_LEVEL_USER && !nonempty(a->user_uuid))
-        return TB_ENOUSER;
-    if (level == TB_LEVEL_MULTI_USER) {
-        /* NULL is "not a list" even when n is 0; an empty list is an event
-         * for nobody, which is allowed. */
-        if (!a->user_uuids)
-            return TB_ENOUSERS;
-        for (size_t i = 0; i < a->n_user_uuids; i++)
-            if (!nonempty(a->user_uuids[i]))
-                return TB_ENOUSERS;
+    *out = NULL;
+    return !s || (*out = strdup(s)) ? TB_OK : TB_ENOMEM;
+}
+
+/* The jansson sink: the header object and the body object (every header,
+ * sharing the header's value, then "data"). */
+static json_t *to_json(const tb_value *v)
+{
+    switch (v->kind) {
+    case TB_VALUE_NULL:   return json_null();
+    case TB_VALUE_BOOL:   return json_boolean(v->u.b);
+    case TB_VALUE_INT:    return json_integer(v->u.i);
+    case TB_VALUE_REAL:   return json_real(v->u.r);
+    case TB_VALUE_STRING: return json_stringn_nocheck(v->u.str.s, v->u.str.len);
+    case TB_VALUE_JSON:   return json_incref((json_t *)v->u.json);
+    case TB_VALUE_RAW:    return json_loadb(v->u.str.s, v->u.str.len, JSON_DECODE_ANY, NULL);
+    }
+    return NULL;
+}
+
+static tb_err json_header(void *ctx, const char *key, size_t key_len, const tb_value *v)
+{
+    tb_event *ev = ctx;
+    json_t *j = to_json(v);
+    if (!j || json_object_setn_nocheck(ev->headers, key, key_len, j) < 0 ||
+        json_object_setn_nocheck(ev->body, key, key_len, j) < 0) {
+        json_decref(j);
+        return TB_ENOMEM;
+    }
+    json_decref(j);
+    return TB_OK;
+}
+
+static tb_err json_data(void *ctx, const tb_value *v)
+{
+    tb_event *ev = ctx;
+    json_t *j = to_json(v);
+    return j && json_object_set_new_nocheck(ev->body, "data", j) == 0 ? TB_OK : TB_ENOMEM;
+}
+
+static const tb_wire_sink json_sink = {.header = json_header, .data = json_data};
+
+/* Copies the addressing into the event and points ev->wire at the copies:
+ * the event outlives the caller's strings. */
+static tb_err copy_addressing(tb_event *ev, const tb_event_type *type, const tb_event_args *a,
+                              const char *origin_uuid)
+{
+    tb_err rc;
+    if ((rc = dup_opt(type->name, &ev->name)) != TB_OK ||
+        (rc = dup_opt(origin_uuid, &ev->origin_uuid)) != TB_OK)
+        return rc;
+    ev->wire.name = ev->name;
+    ev->wire.level = type->level;
+    ev->wire.origin_uuid = ev->origin_uuid;
+    if (type->level != TB_LEVEL_SERVICE &&
+        (rc = dup_opt(a->tenant_uuid, &ev->tenant_uuid)) != TB_OK)
+        return rc;
+    ev->wire.tenant_uuid = ev->tenant_uuid;
+    if (type->level == TB_LEVEL_USER && (rc = dup_opt(a->user_uuid, &ev->user_uuid)) != TB_OK)
+        return rc;
+    ev->wire.user_uuid = ev->user_uuid;
+    if (type->level == TB_LEVEL_MULTI_USER && a->user_uuids) {
+        if (!(ev->user_uuids = calloc(a->n_user_uuids + 1, sizeof(char *))))
+            return TB_ENOMEM;
+        for (size_t i = 0; i < a->n_user_uuids; i++, ev->n_user_uuids++)
+            if ((rc = dup_opt(a->user_uuids[i], &ev->user_uuids[i])) != TB_OK)
+                return rc;
+        ev->wire.user_uuids = (const char *const *)ev->user_uuids;
+        ev->wire.n_user_uuids = ev->n_user_uuids;
     }
     return TB_OK;
 }
 
-/* Extra fields may not stand in for generated headers: letting content set
- * tenant_uuid or user_uuid:* would let it re-address the event. */
-static bool reserved_header(const char *key)
+/* The extra fields' values, looked up in `fields` then `content` and
+ * deep-copied: later changes by the caller cannot alter an event already
+ * built (and maybe queued). A name listed twice counts once. */
+static tb_err copy_extras(tb_event *ev, const char *const *names, const struct lookup *lk)
 {
-    static const char *const generated[] = {
-        "name", "origin_uuid", "timestamp", "required_access", "required_acl",
-        "tenant_uuid", "data",
-    };
-
-    for (size_t i = 0; i < sizeof generated / sizeof generated[0]; i++)
-        if (strcmp(key, generated[i]) == 0)
-            return true;
-    return strncmp(key, "user_uuid:", 10) == 0;
-}
-
-static tb_err build_headers(tb_event *ev, const tb_event_type *type, const tb_event_args *a,
-                            const struct lookup *lk, const char *origin_uuid)
-{
-    json_t *h = ev->headers;
-    struct sbuf access = {0};
-    char ts[TB_TIMESTAMP_SIZE];
-    tb_err rc;
-
-    sb_adds(&access, "event.");
-    sb_adds(&access, ev->name);
-    if (access.oom) {
-        free(access.p);
+    size_t n = 0;
+    for (const char *const *f = names; f && *f; f++)
+        n++;
+    if (!n)
+        return TB_OK;
+    if (!(ev->extra = calloc(n, sizeof(*ev->extra))))
         return TB_ENOMEM;
-    }
-    tb_timestamp_now(ts);
-    if ((rc = set_str(h, "name", ev->name)) != TB_OK ||
-        (rc = origin_uuid ? set_str(h, "origin_uuid", origin_uuid)
-                          : set_new(h, "origin_uuid", json_null())) != TB_OK ||
-        (rc = set_str(h, "timestamp", ts)) != TB_OK ||
-        (rc = set_str(h, "required_access", access.p)) != TB_OK ||
-        (rc = set_str(h, "required_acl", ev->required_acl)) != TB_OK) {
-        free(access.p);
-        return rc;
-    }
-    free(access.p);
-
-    if (type->level != TB_LEVEL_SERVICE &&
-        (rc = set_str(h, "tenant_uuid", a->tenant_uuid)) != TB_OK)
-        return rc;
-    switch (type->level) {
-    case TB_LEVEL_TENANT:
-        rc = set_new(h, "user_uuid:*", json_true());
-        break;
-    case TB_LEVEL_USER:
-        rc = set_user_flag(h, a->user_uuid);
-        break;
-    case TB_LEVEL_MULTI_USER:
-        for (size_t i = 0; i < a->n_user_uuids && rc == TB_OK; i++)
-            rc = set_user_flag(h, a->user_uuids[i]);
-        break;
-    case TB_LEVEL_SERVICE:
-        break;
-    }
-    if (rc != TB_OK)
-        return rc;
-
-    for (const char *const *f = type->extra_fields; f && *f; f++) {
-        const json_t *v = lk->fields ? json_object_get(lk->fields, *f) : NULL;
-
-        if (reserved_header(*f))
-            return TB_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = lk->fields ? json_object_get(lk->fields, names[i]) : NULL;
+        bool repeat = false;
+        for (size_t k = 0; k < ev->n_extra && !repeat; k++)
+            repeat = strcmp(ev->extra[k].key, names[i]) == 0;
+        if (repeat)
+            continue;
         if (!v && lk->content)
-            v = json_object_get(lk->content, *f);
+            v = json_object_get(lk->content, names[i]);
         if (!v)
             return TB_ENOFIELD;
-        /* Borrowed values: copy, so later changes by the caller cannot alter
-         * an event already built (and maybe queued). */
-        if ((rc = set_new(h, *f, json_deep_copy(v))) != TB_OK)
-            return rc;
+        tb_wire_field *x = &ev->extra[ev->n_extra];
+        if (!(x->key = strdup(names[i])))
+            return TB_ENOMEM;
+        x->value.kind = TB_VALUE_JSON;
+        if (!(x->value.u.json = json_deep_copy(v))) {
+            free((char *)x->key);
+            return TB_ENOMEM;
+        }
+        ev->n_extra++;
     }
+    ev->wire.extra = ev->extra;
+    ev->wire.n_extra = ev->n_extra;
     return TB_OK;
 }
 
@@ -388,14 +330,23 @@ tb_err tb_event_new(const tb_event_type *type, const tb_event_args *args,
         return TB_EINVAL;
     if (!args)
         args = &no_args;
-    if (!nonempty(type->name))
-        return TB_ENONAME;
-    if ((unsigned)type->level > TB_LEVEL_MULTI_USER)
-        return TB_EINVAL;
     if (args->fields && !json_is_object(args->fields))
         return TB_EINVAL;
-    if ((rc = check_addressing(type->level, args)) != TB_OK)
-        return rc;
+    ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return TB_ENOMEM;
+    /* The codec's checks (name, level, addressing, UTF-8) come first: a
+     * format naming {tenant_uuid} must not hide a missing tenant. */
+    ev->wire = (tb_wire_event){
+        .name = type->name, .level = type->level, .tenant_uuid = args->tenant_uuid,
+        .user_uuid = args->user_uuid, .user_uuids = args->user_uuids,
+        .n_user_uuids = args->n_user_uuids, .origin_uuid = origin_uuid,
+    };
+    if ((rc = tb_wire_check(&ev->wire)) != TB_OK)
+        goto fail;
+    ev->wire = (tb_wire_event){0};
+    if ((rc = copy_addressing(ev, type, args, origin_uuid)) != TB_OK)
+        goto fail;
 
     lk = (struct lookup){
         .tenant_uuid = args->tenant_uuid,
@@ -403,40 +354,46 @@ tb_err tb_event_new(const tb_event_type *type, const tb_event_args *args,
         .fields = args->fields,
         .content = json_is_object(args->content) ? args->content : NULL,
     };
-    ev = calloc(1, sizeof *ev);
-    if (!ev)
-        return TB_ENOMEM;
-    rc = TB_ENOMEM;
-    if (!(ev->name = strdup(type->name)))
-        goto fail;
+    rc = TB_OK;
     if (type->routing_key_fmt)
         rc = format_key(type->routing_key_fmt, &lk, &ev->routing_key);
-    else
-        rc = (ev->routing_key = strdup(type->name)) ? TB_OK : TB_ENOMEM;
-    if (rc != TB_OK)
-        goto fail;
-    if (type->acl_fmt) {
+    if (rc == TB_OK && type->acl_fmt) {
         rc = format_key(type->acl_fmt, &lk, &ev->required_acl);
-    } else {
-        struct sbuf acl = {0};
-        sb_adds(&acl, "events.");
-        sb_adds(&acl, ev->routing_key);
-        rc = sb_finish(&acl, &ev->required_acl);
+        ev->wire.acl_set = true;
     }
     if (rc != TB_OK)
         goto fail;
+    ev->wire.routing_key = ev->routing_key;
+    ev->wire.required_acl = ev->required_acl;
+    if ((rc = copy_extras(ev, type->extra_fields, &lk)) != TB_OK)
+        goto fail;
 
     rc = TB_ENOMEM;
+    ev->content = args->content ? json_deep_copy(args->content) : json_object();
+    if (!ev->content)
+        goto fail;
+    ev->data = (tb_value){.kind = TB_VALUE_JSON, .u.json = ev->content};
+    ev->wire.data = &ev->data;
+    if (args->timestamp) {
+        rc = TB_EINVAL;
+        if (strlen(args->timestamp) >= sizeof ev->timestamp)
+            goto fail;
+        strcpy(ev->timestamp, args->timestamp);
+    } else {
+        tb_timestamp_now(ev->timestamp);
+    }
+    ev->wire.timestamp = ev->timestamp;
     if (!(ev->headers = json_object()) || !(ev->body = json_object()))
         goto fail;
-    if ((rc = build_headers(ev, type, args, &lk, origin_uuid)) != TB_OK)
+    if ((rc = tb_wire_encode(&ev->wire, &json_sink, ev)) != TB_OK)
         goto fail;
-    rc = TB_ENOMEM;
-    if (json_object_update(ev->body, ev->headers) != 0)
-        goto fail;
-    if ((rc = set_new(ev->body, "data",
-                      args->content ? json_deep_copy(args->content) : json_object())) != TB_OK)
-        goto fail;
+    /* The ACL the event carries, for tb_event_required_acl(). */
+    if (!ev->wire.acl_set) {
+        rc = TB_ENOMEM;
+        const json_t *acl = json_object_get(ev->headers, "required_acl");
+        if (!(ev->required_acl = strdup(json_string_value(acl))))
+            goto fail;
+    }
     *out = ev;
     return TB_OK;
 fail:
@@ -450,6 +407,16 @@ void tb_event_free(tb_event *ev)
         return;
     json_decref(ev->body);
     json_decref(ev->headers);
+    json_decref(ev->content);
+    for (size_t i = 0; i < ev->n_extra; i++) {
+        free((char *)ev->extra[i].key);
+        json_decref((json_t *)ev->extra[i].value.u.json);
+    }
+    free(ev->extra);
+    free_strs(ev->user_uuids, ev->n_user_uuids);
+    free(ev->user_uuid);
+    free(ev->tenant_uuid);
+    free(ev->origin_uuid);
     free(ev->required_acl);
     free(ev->routing_key);
     free(ev->name);
@@ -463,7 +430,7 @@ const char *tb_event_name(const tb_event *ev)
 
 const char *tb_event_routing_key(const tb_event *ev)
 {
-    return ev ? ev->routing_key : NULL;
+    return ev ? tb_wire_routing_key(&ev->wire) : NULL;
 }
 
 const char *tb_event_required_acl(const tb_event *ev)
@@ -481,19 +448,25 @@ const json_t *tb_event_body(const tb_event *ev)
     return ev ? ev->body : NULL;
 }
 
+const tb_wire_event *tb_event_wire(const tb_event *ev)
+{
+    return ev ? &ev->wire : NULL;
+}
+
 tb_err tb_event_set_required_acl(tb_event *ev, const char *acl)
 {
     char *copy = NULL;
     json_t *v;
-    tb_err rc;
 
     if (!ev)
         return TB_EINVAL;
     if (acl) {
-        if ((rc = mkstr(acl, &v)) != TB_OK)
-            return rc;
-        if (!(copy = strdup(acl))) {
-            json_decref(v);
+        if (!ws__utf8_valid((const uint8_t *)acl, strlen(acl)))
+            return TB_EINVAL;
+        if (!(copy = strdup(acl)))
+            return TB_ENOMEM;
+        if (!(v = json_string_nocheck(acl))) {
+            free(copy);
             return TB_ENOMEM;
         }
     } else {
@@ -507,5 +480,7 @@ tb_err tb_event_set_required_acl(tb_event *ev, const char *acl)
     json_decref(v);
     free(ev->required_acl);
     ev->required_acl = copy;
+    ev->wire.acl_set = true;
+    ev->wire.required_acl = copy;
     return TB_OK;
 }

@@ -10,6 +10,7 @@ B=$(pwd)/build
 cat <<MSG
 
 tenbusd demo: ws://127.0.0.1:9502  (config examples/tenbusd.yml, tokens examples/tokens.yml)
+Event reference of the catalogue examples/catalogue: http://127.0.0.1:9502/docs/
 
 Demo tokens:
   demo-alice       user of tenant acme
@@ -26,6 +27,10 @@ Publish an event to alice (she receives it):
 Publish one to globex (alice does not receive it):
   $B/tenbus publish --token demo-service --name chat_message --tenant 22222222-2222-4222-8222-222222222222 \\
       --data '{"text":"globex only"}'
+A catalogued event is checked against its schema (this one is refused: 400
+naming data.reason_code):
+  $B/tenbus publish --token demo-service --name call_ended --tenant 11111111-1111-4111-8111-111111111111 \\
+      --user a11ce000-0000-4000-8000-0000000a11ce --data '{"call_id":"1.2","reason_code":"busy"}'
 Or with curl:
   curl -H 'X-Auth-Token: demo-service' -d '{"name":"ping","tenant_uuid":"11111111-1111-4111-8111-111111111111"}' \\
       http://127.0.0.1:9502/api/events

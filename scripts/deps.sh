@@ -4,11 +4,12 @@
 # Python's pytest and websockets (Debian packages, not PyPI), the openssl tool
 # (test certificates), and Node.js + npm for the JavaScript SDK tests (only
 # when no node is installed: Debian 12's nodejs is v18, which @wazo/sdk 0.44
-# supports: engines node >= 18). Bench: also gnuplot for tenbus-bench --plot.
+# supports: engines node >= 18), and Debian's chromium, which tests/docs drives
+# headless through playwright-core (never a downloaded browser). Bench: also gnuplot for tenbus-bench --plot.
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
 libhttp-parser-dev uthash-dev libyajl-dev librabbitmq-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures python3-websockets rabbitmq-server python3-pika python3-kombu openssl"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures python3-websockets rabbitmq-server python3-pika python3-kombu python3-yaml openssl chromium"
 command -v node >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS nodejs npm"
 pkgs=$BUILD_PKGS
 [ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"

@@ -35,7 +35,7 @@ dict_for() {
     case $1 in
         acl) echo tests/fuzz/acl.dict ;;
         http) echo tests/fuzz/http.dict ;;
-        config|tokens_file|yamljson) echo tests/fuzz/yaml.dict ;;
+        config|tokens_file|yamljson|catalogue) echo tests/fuzz/yaml.dict ;;
         wsproto|api|msg|hdrmatch|json_scan|amqp_msg) echo tests/fuzz/json.dict ;;
         *) echo "" ;;
     esac

@@ -26,6 +26,11 @@ if command -v npm >/dev/null 2>&1; then
     echo "== npm ci (tests/sdk)"
     timeout 300 npm ci --prefix tests/sdk --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
     export TENBUS_SDK=1
+    # The event documentation checks (tests/docs: @asyncapi/parser, and
+    # playwright-core driving Debian's chromium) must run too.
+    echo "== npm ci (tests/docs)"
+    timeout 300 npm ci --prefix tests/docs --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
+    export TENBUS_DOCS=1
 fi
 TENBUSD=$(pwd)/$BUILD/tenbusd TENBUS_CLI=$(pwd)/$BUILD/tenbus \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -r R --reruns 1 tests/integration "$@"

@@ -237,7 +237,7 @@ static int load_creds(const auth_wazo *a, char **user, char **pass, char *err, s
         *pass = strdup(a->password);
     } else {
         char yerr[512];
-        json_t *doc = tbd_yaml_load_file(a->key_file, yerr, sizeof(yerr));
+        json_t *doc = tb__yaml_load_file(a->key_file, yerr, sizeof(yerr));
         if (!doc) {
             snprintf(err, errlen, "key file: %s", yerr);
             return -1;

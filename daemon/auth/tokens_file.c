@@ -76,7 +76,7 @@ static size_t ts__probe(const tbd_token_set *s, const char *id)
 tbd_token_set *tbd_token_set_load(const char *path, char *err, size_t errlen)
 {
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_file_lines(path, &lines, err, errlen);
+    json_t *doc = tb__yaml_load_file_lines(path, &lines, err, errlen);
     if (!doc)
         return NULL;
 
@@ -90,7 +90,7 @@ tbd_token_set *tbd_token_set_load(const char *path, char *err, size_t errlen)
         if (json_is_null(list)) {
             list = NULL;   /* "tokens:" with nothing under it: an empty set */
         } else if (!json_is_array(list)) {
-            int line = tbd_yaml_line(lines, base);
+            int line = tb__yaml_line(lines, base);
             snprintf(err, errlen, "%s:%d: expected a `tokens:` list", path, line ? line : 1);
             goto fail;
         }
@@ -108,7 +108,7 @@ tbd_token_set *tbd_token_set_load(const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char ptr[64], why[256];
         snprintf(ptr, sizeof ptr, "%s/%zu", base, i);
-        int line = tbd_yaml_line(lines, ptr);
+        int line = tb__yaml_line(lines, ptr);
         tbd_token *t = tbd_token_from_json(json_array_get(list, i), why, sizeof why);
         if (!t) {
             snprintf(err, errlen, "%s:%d: %s[%zu]: %s", path, line, label, i, why);

@@ -7,21 +7,33 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include <tenbus/wire.h>
+
 #include "route/msg.h"
 
 struct tbd_server;
 
 typedef struct tbd_bus tbd_bus;
 
+/* One thing to publish: an event of the wire codec (tenbus/wire.h; what
+ * POST /api/events builds), or, for POST /api/events/raw, a header object
+ * and a body object given as they are. */
+typedef struct tbd_pub {
+    const tb_wire_event *ev;       /* NULL: raw */
+    const json_t *raw_headers;     /* raw: object */
+    const json_t *raw_body;        /* raw: object */
+    const char *raw_routing_key;   /* raw: may be "" */
+} tbd_pub;
+
 typedef struct tbd_bus_ops {
     const char *name;
-    /* Publishes one event. Called from any worker thread; must not block.
-     * headers / body are borrowed. 0, or -1 if the bus is down. */
-    int (*publish)(tbd_bus *b, const json_t *headers, const json_t *body, const char *routing_key);
-    /* Optional, for buses that route on this node: takes ready messages
-     * (the caller keeps its refs) and returns how many it took. Publishers
-     * that can build messages without a DOM (api_fast.h) use it. */
-    size_t (*publish_msgs)(tbd_bus *b, tbd_msg **m, size_t n);
+    /* Publishes p[0..n) in order: the one publish entry. Called from a worker
+     * thread; must not block; everything is borrowed for the call (each
+     * backend encodes what it needs: messages routed here, or AMQP tables
+     * and bodies). Returns how many it took, from the first: fewer than n
+     * if the bus is down or full (or an event is refused, which the API's
+     * checks prevent). */
+    size_t (*publish)(tbd_bus *b, const tbd_pub *p, size_t n);
     /* The node's sessions' subscriptions changed: first subscriber of `name`
      * (or "*") / last one gone. Backends that filter at the broker bind here. */
     void (*subscribe)(tbd_bus *b, const char *name);

@@ -5,8 +5,8 @@
  * Threads. One thread owns the only AMQP connection (rabbitmq-c connections
  * are not thread-safe) and does all broker I/O: it consumes, publishes what
  * workers queued, and keeps the bindings in line with srv->subcounts.
- * Workers never touch the connection: publish() converts and queues (bounded,
- * -1 when full or down), subscribe()/unsubscribe() only flag the bindings
+ * Workers never touch the connection: publish() encodes (the wire codec's
+ * AMQP sink) and queues (bounded; it takes none when down, fewer when full), subscribe()/unsubscribe() only flag the bindings
  * dirty; both wake the thread through a pipe it polls with the socket.
  * One connection rather than a publisher + consumer pair: a gateway node
  * mostly consumes (Wazo services publish to RabbitMQ themselves; only the
@@ -40,15 +40,15 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <tenbus/wire_amqp.h>
 
-#include "amqp_json.h"
-#include "amqp_msg.h"
+#include "route/amqp_msg.h"
 #include "bus/bus.h"
 #include "core/log.h"
 #include "core/server.h"
 
 #define CHANNEL 1
-#define PUB_QUEUE_MAX 10000       /* queued publishes before publish() says -1 */
+#define PUB_QUEUE_MAX 10000       /* queued publishes before publish() takes no more */
 #define CONSUME_BURST 256         /* deliveries per loop turn before publishing again */
 #define POLL_MS 1000              /* also the heartbeat bookkeeping granularity */
 #define HEARTBEAT_S 30
@@ -121,38 +121,74 @@ static void pub_free(pub_item *p)
 
 /* ---- worker side ---- */
 
-static int publish(tbd_bus *b, const json_t *headers, const json_t *body, const char *routing_key)
+/* One publication as the AMQP thread sends it. The encoding runs here, on
+ * the worker, so the AMQP thread only writes; the pool owns every byte of
+ * the table. NULL on ENOMEM (or a refused event). */
+static pub_item *pub_encode(const tbd_pub *pub)
 {
-    bus_rmq *r = (bus_rmq *)b;
-    if (!atomic_load(&r->up))
-        return -1;
     pub_item *p = calloc(1, sizeof(*p));
     if (!p)
-        return -1;
-    /* The conversion runs here, on the worker, so the AMQP thread only
-     * writes; the pool owns every byte of the table. */
+        return NULL;
     init_amqp_pool(&p->pool, 4096);
-    p->body = json_dumps(body, JSON_COMPACT);
-    p->routing_key = strdup(routing_key ? routing_key : "");
-    if (!p->body || !p->routing_key || tbd_amqp_table_from_json(headers, &p->pool, &p->headers) < 0) {
-        pub_free(p);
-        return -1;
+    bool ok;
+    if (pub->ev) {
+        tb_wire_text body = {0};
+        ok = tb_wire_amqp(pub->ev, &p->pool, &p->headers, &body) == TB_OK &&
+             (p->routing_key = strdup(tb_wire_routing_key(pub->ev)));
+        p->body = body.p;
+        p->body_len = body.len;
+    } else {
+        p->body = json_dumps(pub->raw_body, JSON_COMPACT);
+        p->body_len = p->body ? strlen(p->body) : 0;
+        ok = p->body && (p->routing_key = strdup(pub->raw_routing_key ? pub->raw_routing_key : "")) &&
+             tb_amqp_table_from_json(pub->raw_headers, &p->pool, &p->headers) == TB_OK;
     }
-    p->body_len = strlen(p->body);
+    if (!ok) {
+        pub_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Encodes p[0..n) and queues them for the AMQP thread, at most
+ * PUB_QUEUE_MAX pending in all. */
+static size_t publish(tbd_bus *b, const tbd_pub *pubs, size_t n)
+{
+    bus_rmq *r = (bus_rmq *)b;
+    if (!atomic_load(&r->up) || n == 0)
+        return 0;
+    pub_item *head = NULL, **tail = &head;
+    size_t k = 0;
+    for (; k < n; k++) {
+        pub_item *p = pub_encode(&pubs[k]);
+        if (!p)
+            break;
+        *tail = p;
+        tail = &p->next;
+    }
     uv_mutex_lock(&r->lock);
-    bool full = r->q_len >= PUB_QUEUE_MAX;
-    if (!full) {
-        *r->q_tail = p;
-        r->q_tail = &p->next;
-        r->q_len++;
+    size_t room = r->q_len < PUB_QUEUE_MAX ? PUB_QUEUE_MAX - r->q_len : 0;
+    size_t take = k < room ? k : room;
+    pub_item *rest = head, **end = &head;
+    for (size_t i = 0; i < take; i++) {
+        end = &rest->next;
+        rest = rest->next;
+    }
+    if (take) {
+        *r->q_tail = head;
+        r->q_tail = end;
+        *end = NULL;
+        r->q_len += take;
     }
     uv_mutex_unlock(&r->lock);
-    if (full) {
-        pub_free(p);
-        return -1;
+    while (rest) {
+        pub_item *next = rest->next;
+        pub_free(rest);
+        rest = next;
     }
-    wake(r);
-    return 0;
+    if (take)
+        wake(r);
+    return take;
 }
 
 static void binding_changed(tbd_bus *b, const char *name)
@@ -376,7 +412,8 @@ static int conn_open(bus_rmq *r)
     return 0;
 }
 
-static int send_queued(bus_rmq *r)
+/* Empties the publish queue under the lock; returns its items in order. */
+static pub_item *take_queued(bus_rmq *r)
 {
     uv_mutex_lock(&r->lock);
     pub_item *p = r->q_head;
@@ -384,6 +421,12 @@ static int send_queued(bus_rmq *r)
     r->q_tail = &r->q_head;
     r->q_len = 0;
     uv_mutex_unlock(&r->lock);
+    return p;
+}
+
+static int send_queued(bus_rmq *r)
+{
+    pub_item *p = take_queued(r);
     int rc = 0;
     while (p) {
         pub_item *next = p->next;
@@ -417,12 +460,7 @@ static int send_queued(bus_rmq *r)
 
 static void drop_pending(bus_rmq *r)
 {
-    uv_mutex_lock(&r->lock);
-    pub_item *p = r->q_head;
-    r->q_head = NULL;
-    r->q_tail = &r->q_head;
-    r->q_len = 0;
-    uv_mutex_unlock(&r->lock);
+    pub_item *p = take_queued(r);
     while (p) {
         pub_item *next = p->next;
         pub_free(p);

@@ -29,6 +29,7 @@ typedef enum {
     CONF_DURATION,   /* seconds; integer, or "30s" / "5m" / "1h" */
     CONF_SIZE,       /* bytes; integer, or "64k" / "4 MiB" / "1G" */
     CONF_LEVEL,      /* log level, stored as its canonical lower-case name */
+    CONF_PATHS,      /* a path or a list of paths, stored as a NULL-terminated char ** */
 } conf__type;
 
 enum {
@@ -110,6 +111,8 @@ static const conf__opt conf__opts[] = {
     STR("tenbus.master_tenant_uuid", master_tenant_uuid, NULL, CONF_NULLABLE),
     STR("tenbus.tls_ciphers", tls_ciphers, NULL, CONF_NULLABLE),
     NUM("tenbus.workers", CONF_UINT, workers, "0", 0, 1024),
+    { "tenbus.catalogue", CONF_PATHS, F(catalogue), NULL, 0, 0, NULL, CONF_PATH },
+    { "tenbus.catalogue_strict", CONF_BOOL, F(catalogue_strict), "false", 0, 0, NULL, 0 },
     NUM("tenbus.limits.max_frame_size", CONF_SIZE, limits.max_frame_size, "65536", 1 * KIB, GIB),
     NUM("tenbus.limits.max_message_size", CONF_SIZE, limits.max_message_size, "262144", 1 * KIB, GIB),
     NUM("tenbus.limits.max_header_size", CONF_SIZE, limits.max_header_size, "8192", 1 * KIB, 1 * MIB),
@@ -209,6 +212,9 @@ static void conf__expected(const conf__opt *o, char *why, size_t len)
     case CONF_LEVEL:
         snprintf(why, len, "expected one of debug, info, warning, error");
         break;
+    case CONF_PATHS:
+        snprintf(why, len, "expected a path or a list of paths");
+        break;
     }
 }
 
@@ -297,6 +303,13 @@ static char *conf__path(const char *s, const char *base)
     return r;
 }
 
+static void conf__free_paths(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
 /* Converts `v` for option `o` and stores it in cfg. Returns 0, or -1 with
  * `why` holding the complete reason ("expected ..., got ..."). */
 static int conf__apply(tbd_config *cfg, const conf__opt *o, const json_t *v, const char *base,
@@ -355,6 +368,33 @@ static int conf__apply(tbd_config *cfg, const conf__opt *o, const json_t *v, con
             }
         }
         goto bad;
+    case CONF_PATHS: {
+        size_t cnt = json_is_array(v) ? json_array_size(v) : 1;
+        if (!json_is_null(v) && !json_is_string(v) && !(json_is_array(v) && cnt))
+            goto bad;
+        for (size_t i = 0; json_is_array(v) && i < cnt; i++)
+            if (!json_is_string(json_array_get(v, i)))
+                goto bad;
+        char **list = calloc(cnt + 1, sizeof(*list));
+        for (size_t i = 0; list && !json_is_null(v) && i < cnt; i++) {
+            const json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
+            if (!(list[i] = conf__path(json_string_value(item), base))) {
+                conf__free_paths(list);
+                list = NULL;
+            }
+        }
+        if (!list) {
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        if (json_is_null(v)) {
+            free(list);
+            list = NULL;
+        }
+        conf__free_paths(*(char ***)slot);
+        *(char ***)slot = list;
+        return 0;
+    }
     case CONF_LEVEL: {
         static const char *const names[] = { "debug", "info", "warning", "error" };
         tbd_log_level lvl;
@@ -382,9 +422,9 @@ bad:
  * otherwise (so "true", "0x10", "64k" mean what they mean in the file). */
 static json_t *conf__typed(const conf__opt *o, const char *value, char *why, size_t whylen)
 {
-    json_t *v = o->type == CONF_STRING ? json_string(value)
-                                       : tbd_yaml_scalar(value, strlen(value), why, whylen);
-    if (!v && o->type == CONF_STRING)
+    json_t *v = o->type == CONF_STRING || o->type == CONF_PATHS ? json_string(value)
+                                       : tb__yaml_scalar(value, strlen(value), why, whylen);
+    if (!v && (o->type == CONF_STRING || o->type == CONF_PATHS))
         snprintf(why, whylen, "expected a string, got invalid UTF-8");
     return v;
 }
@@ -398,6 +438,8 @@ void tbd_config_free(tbd_config *cfg)
     for (size_t i = 0; i < CONF__N; i++)
         if (conf__opts[i].type == CONF_STRING || conf__opts[i].type == CONF_LEVEL)
             free(*(char **)((char *)cfg + conf__opts[i].off));
+        else if (conf__opts[i].type == CONF_PATHS)
+            conf__free_paths(*(char ***)((char *)cfg + conf__opts[i].off));
     free(cfg->config_file);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -517,10 +559,10 @@ static int conf__walk(tbd_config *cfg, const conf__file *f, const json_t *obj, c
         ptr[p0] = '\0';
         if (conf__child(dotted, dlen, ptr, plen, key) < 0) {
             /* Longer than any option: cannot be one of ours. */
-            conf__warn(f, tbd_yaml_line(f->lines, ptr), "unused key %s", "(overlong key)");
+            conf__warn(f, tb__yaml_line(f->lines, ptr), "unused key %s", "(overlong key)");
             continue;
         }
-        int line = tbd_yaml_line(f->lines, ptr);
+        int line = tb__yaml_line(f->lines, ptr);
         const conf__opt *o = conf__find(dotted);
         if (o) {
             char why[256];
@@ -558,7 +600,7 @@ static int conf__load_file(tbd_config *cfg, const char *path, bool main_file,
                            void (*warn)(const char *), char *err, size_t errlen)
 {
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_file_lines(path, &lines, err, errlen);
+    json_t *doc = tb__yaml_load_file_lines(path, &lines, err, errlen);
     if (!doc)
         return -1;
 

@@ -68,6 +68,9 @@ typedef struct tbd_config {
     char *tokens_file;            /* tenbus.tokens_file */
     char *master_tenant_uuid;     /* tenbus.master_tenant_uuid (file backend) */
     uint32_t workers;             /* tenbus.workers, 0 = one per core */
+    char **catalogue;             /* tenbus.catalogue: event catalogue files/directories,
+                                   * NULL-terminated; NULL = no catalogue */
+    bool catalogue_strict;        /* tenbus.catalogue_strict: refuse uncatalogued names */
     tbd_limits limits;            /* tenbus.limits.* */
 } tbd_config;
 

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/conn.h"
+#include "catalogue/catalogue.h"
 
 struct tbd_subcount {
     char *name;
@@ -159,6 +160,11 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     /* Before anything listens: a bad certificate stops the start. */
     if (tbd_tls_ctx_new(cfg, &srv->tls_ctx, err, errlen) < 0)
         return -1;
+    if (tbd_catalogue_open(cfg, &srv->catalogue, err, errlen) < 0)
+        return -1;
+    if (srv->catalogue)
+        log_info("event catalogue: %zu types, strict=%s; reference at /docs/",
+                 tb_catalogue_count(srv->catalogue->cat), cfg->catalogue_strict ? "true" : "false");
     if (cfg->auth_backend == TBD_AUTH_FILE)
         srv->auth = tbd_auth_file_new(cfg);
     else
@@ -300,5 +306,7 @@ void tbd_server_free(tbd_server *srv)
     }
     tbd_tls_ctx_free(srv->tls_ctx);
     srv->tls_ctx = NULL;
+    tbd_catalogue_free(srv->catalogue);
+    srv->catalogue = NULL;
     uv_mutex_destroy(&srv->subs_lock);
 }

@@ -24,6 +24,7 @@ struct tbd_server {
     tbd_auth *auth;
     tbd_bus *bus;
     tbd_tls_ctx *tls_ctx;            /* NULL: plain TCP listener */
+    struct tbd_catalogue *catalogue; /* tenbus.catalogue; NULL: none */
     tbd_worker *workers;
     unsigned n_workers;
     atomic_int n_conns;

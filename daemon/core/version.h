@@ -1,5 +1,7 @@
 #ifndef TBD_VERSION_H
 #define TBD_VERSION_H
-#define TBD_VERSION "0.1.0"
+#include <tenbus/tenbus.h>
+
+#define TBD_VERSION TB_VERSION
 const char *tbd_version(void);
 #endif

@@ -13,6 +13,7 @@
 #include "core/stats.h"
 #include "http/metrics.h"
 #include "net/conn.h"
+#include "catalogue/catalogue.h"
 
 #define PUBLISH_ACL_PREFIX "tenbus.publish."
 #define PUBLISH_RAW_ACL "tenbus.publish-raw"
@@ -151,7 +152,8 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     if (json_is_null(headers))
         headers = NULL;
 
-    if (tbd_api_may_publish(ctx, name, level, tenant, e) < 0)
+    if (tbd_api_may_publish(ctx, name, level, tenant, e) < 0 ||
+        tbd_catalogue_check(ctx->catalogue, name, level, json_object_get(o, "data"), e) < 0)
         return -1;
 
     const char **extra = NULL, **ulist = NULL;
@@ -184,6 +186,7 @@ static int build_event(const tbd_api_ctx *ctx, const json_t *o, tb_event **out, 
     tb_event_args args = {
         .tenant_uuid = tenant, .user_uuid = user, .user_uuids = users ? ulist : NULL,
         .n_user_uuids = n_users, .content = data, .fields = headers,
+        .timestamp = ctx->timestamp,
     };
     tb_err rc = tb_event_new(&type, &args, ctx->stack_uuid, out);
     free(extra);
@@ -249,11 +252,14 @@ void tbd_api_free_events(tb_event **evs, size_t n)
     free(evs);
 }
 
-static tbd_api_ctx api_ctx(tbd_conn *c, const tbd_token *tok)
+/* `ts` holds the request's timestamp: one for all its events. */
+static tbd_api_ctx api_ctx(tbd_conn *c, const tbd_token *tok, char ts[TB_TIMESTAMP_SIZE])
 {
+    tb_timestamp_now(ts);
     tbd_api_ctx ctx = {
         .tok = tok, .master_tenant = tbd_server_master_tenant(c->w->srv),
-        .stack_uuid = c->w->srv->cfg->uuid,
+        .stack_uuid = c->w->srv->cfg->uuid, .catalogue = c->w->srv->catalogue,
+        .timestamp = ts,
     };
     return ctx;
 }
@@ -269,27 +275,40 @@ static void reply_published(tbd_conn *c, size_t sent, size_t n)
         tbd_http_respond_json(c, 202, json_pack("{s:I}", "published", (json_int_t)sent));
 }
 
+/* Publishes n codec events in one call to the bus. */
+static void publish_wire(tbd_conn *c, const tb_wire_event *const *ev, const tb_wire_event *arr,
+                         size_t n)
+{
+    tbd_bus *bus = c->w->srv->bus;
+    tbd_pub small[16] = {{0}};
+    tbd_pub *p = n <= 16 ? small : calloc(n, sizeof(*p));
+    if (!p) {
+        reply_published(c, 0, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (tbd_pub){.ev = ev ? ev[i] : &arr[i]};
+    reply_published(c, bus->ops->publish(bus, p, n), n);
+    if (p != small)
+        free(p);
+}
+
 static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
 {
     api_err e = {0};
-    tbd_bus *bus = c->w->srv->bus;
-    if (bus->ops->publish_msgs) {
-        tbd_api_ctx ctx = api_ctx(c, tok);
-        tbd_msg **msgs;
-        size_t n;
-        if (tbd_api_fast_build(&ctx, req->body, req->body_len, &msgs, &n) == 0) {
-            size_t sent = bus->ops->publish_msgs(bus, msgs, n);
-            reply_published(c, sent, n);
-            tbd_api_fast_free(msgs, n);
-            return;
-        }
+    char ts[TB_TIMESTAMP_SIZE];
+    tbd_api_ctx ctx = api_ctx(c, tok, ts);
+    tbd_api_batch batch;
+    if (tbd_api_fast_build(&ctx, req->body, req->body_len, &batch) == 0) {
+        publish_wire(c, NULL, batch.ev, batch.n);
+        tbd_api_batch_free(&batch);
+        return;
     }
     json_t *root = tbd_api_load_body(req->body, req->body_len, &e);
     if (!root) {
         reply_err(c, &e, -1);
         return;
     }
-    tbd_api_ctx ctx = api_ctx(c, tok);
     tb_event **evs;
     size_t n;
     long bad;
@@ -298,12 +317,15 @@ static void publish_events(tbd_conn *c, const tbd_token *tok, const tbd_http_req
         json_decref(root);
         return;
     }
-    size_t sent = 0;
-    for (; sent < n; sent++)
-        if (bus->ops->publish(bus, tb_event_headers(evs[sent]), tb_event_body(evs[sent]),
-                              tb_event_routing_key(evs[sent])) < 0)
-            break;
-    reply_published(c, sent, n);
+    const tb_wire_event **w = calloc(n ? n : 1, sizeof(*w));
+    if (w) {
+        for (size_t i = 0; i < n; i++)
+            w[i] = tb_event_wire(evs[i]);
+        publish_wire(c, w, NULL, n);
+    } else {
+        reply_published(c, 0, n);
+    }
+    free(w);
     tbd_api_free_events(evs, n);
     json_decref(root);
 }
@@ -336,7 +358,8 @@ int tbd_api_check_raw(const json_t *root, api_err *e, long *index)
 static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *req)
 {
     api_err e = {0};
-    tbd_api_ctx ctx = api_ctx(c, tok);
+    char ts[TB_TIMESTAMP_SIZE];
+    tbd_api_ctx ctx = api_ctx(c, tok, ts);
     long bad;
     if (tbd_api_raw_allowed(&ctx, &e) < 0) {
         reply_err(c, &e, -1);
@@ -355,16 +378,21 @@ static void publish_raw(tbd_conn *c, const tbd_token *tok, const tbd_http_req *r
     bool batch = json_is_array(root);
     size_t n = batch ? json_array_size(root) : 1;
     tbd_bus *bus = c->w->srv->bus;
-    size_t sent = 0;
-    for (; sent < n; sent++) {
-        const json_t *item = batch ? json_array_get(root, sent) : root;
+    tbd_pub *p = calloc(n ? n : 1, sizeof(*p));
+    if (!p) {
+        reply_published(c, 0, n);
+        json_decref(root);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *item = batch ? json_array_get(root, i) : root;
         const json_t *h = json_object_get(item, "headers");
         const json_t *rk = json_object_get(h, "routing_key");
-        if (bus->ops->publish(bus, h, json_object_get(item, "body"),
-                              json_is_string(rk) ? json_string_value(rk) : "") < 0)
-            break;
+        p[i] = (tbd_pub){.raw_headers = h, .raw_body = json_object_get(item, "body"),
+                         .raw_routing_key = json_is_string(rk) ? json_string_value(rk) : ""};
     }
-    reply_published(c, sent, n);
+    reply_published(c, bus->ops->publish(bus, p, n), n);
+    free(p);
     json_decref(root);
 }
 
@@ -402,6 +430,13 @@ void tbd_api_handle(tbd_conn *c, const tbd_http_req *req)
     bool status = strcmp(req->path, "/status") == 0;
     bool metrics = strcmp(req->path, "/metrics") == 0;
     api_err e = {0};
+    int st;
+    const char *ctype, *body;
+    size_t len;
+    if (req->method == HTTP_GET && tbd_catalogue_resource(srv->catalogue, req->path, &st, &ctype, &body, &len)) {
+        tbd_http_respond(c, st, ctype, body, len);
+        return;
+    }
     if (!publish && !status && !metrics) {
         fail(&e, 404, "not_found", NULL, "no such resource");
         reply_err(c, &e, -1);

@@ -16,6 +16,7 @@ typedef struct tbd_api_err {
     const char *error;       /* "invalid_json", "invalid_event", "forbidden", ... */
     const char *field;       /* offending member, may be NULL */
     char message[200];
+    char path[200];          /* storage for a field that is a JSON path (catalogue.c) */
 } tbd_api_err;
 
 /* Who publishes, and where (all borrowed). */
@@ -23,6 +24,8 @@ typedef struct tbd_api_ctx {
     const tbd_token *tok;       /* the caller's validated token */
     const char *master_tenant;  /* NULL while unknown: nobody is master */
     const char *stack_uuid;     /* origin_uuid of built events, may be NULL */
+    const struct tbd_catalogue *catalogue; /* NULL: none (catalogue.h) */
+    const char *timestamp;      /* the request's: one for all its events; NULL => now */
 } tbd_api_ctx;
 
 /* The checks both publish paths make of one event (api.c, api_fast.c).

@@ -1,13 +1,12 @@
 /* POST /api/events without a DOM (see api_fast.h for what it takes and
  * what it leaves to the general path).
  *
- * Why not jansson here: the general path parses the body into a tree, builds
- * each event as two more trees (tb_event_new: headers, then body with a deep
- * copy of data), serializes the body and reads the routing fields back out:
- * some 90 allocations per event, 38% of the daemon's CPU in the unicast
- * benchmark (bench/README.md). Here yajl streams the body once; strings and
- * the compact re-emission of `data` go to one growing arena per request,
- * and each event ends as one tbd_msg (three allocations).
+ * Why not jansson here: the general path parses the body into a tree and
+ * builds each event from it (tb_event_new, which deep-copies the content
+ * and keeps a jansson view). Here yajl streams the body once; strings and
+ * the compact re-emission of `data` go to one growing arena per request, and
+ * each event ends as a tb_wire_event pointing into it, which the bus encodes
+ * (tenbus/wire.h: the one place DESIGN.md §1's rules are written).
  *
  * Equivalence with the general path (jansson's json_loadb): yajl is laxer
  * than jansson in places (UTF-8, \v and \f as whitespace, \u0000 and
@@ -15,11 +14,9 @@
  * json_scan.h's checks close those gaps, the same ones the AMQP consumer
  * uses: tbd_json_prescan on the whole body first, tbd_json_number_ok on
  * each number. Here a string holding NUL is declined too, as is nesting
- * deeper than MAX_DEPTH and anything after the top-level value. One
- * difference is kept on purpose: a `data` object with a duplicated key is
- * passed on as it came, where jansson keeps the last value only (the same
- * JSON to any reader that takes the last value, as JSON.parse and Python
- * do). */
+ * deeper than MAX_DEPTH and anything after the top-level value. `data` is
+ * passed on as written (compacted), duplicate keys included: see
+ * tenbus/wire.h on bodies. */
 #include "http/api_fast.h"
 
 #include <stdbool.h>
@@ -27,99 +24,29 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-#include "json_scan.h"
+#include "catalogue/catalogue.h"
+#include "route/json_scan.h"
 
 #define MAX_DEPTH 512      /* jansson's own limit is 2048 */
-#define MAX_USERS 64       /* more: declined (duplicates are checked pairwise) */
 
-/* ---- arena: one growing buffer; things in it are named by offset ---------- */
+/* ---- arena: one growing text; things in it are named by offset ---------- */
 
-typedef struct arena {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} arena;
+typedef tb_wire_text arena;
 
 static void put(arena *a, const void *s, size_t n)
 {
-    if (a->oom || n == 0)
-        return;
-    if (a->len + n > a->cap) {
-        size_t cap = a->cap ? a->cap : 1024;
-        while (cap < a->len + n)
-            cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->oom = true;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
+    tb_wire_text_put(a, s, n);
 }
 
 static void putc1(arena *a, char c)
 {
-    if (a->len < a->cap)
-        a->p[a->len++] = c;
-    else
-        put(a, &c, 1);
+    tb_wire_text_put(a, &c, 1);
 }
 
-static void puts0(arena *a, const char *s)
-{
-    put(a, s, strlen(s));
-}
-
-/* The inside of a JSON string, escaped as jansson writes it (UTF-8 kept,
- * control characters escaped, '/' not). `s` is valid UTF-8 without NUL. */
-static void put_esc(arena *a, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        put(a, s + start, i - start);
-        start = i + 1;
-        char esc[6] = {'\\', 0};
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            put(a, esc, 6);
-            continue;
-        }
-        put(a, esc, 2);
-    }
-    put(a, s + start, n - start);
-}
-
+/* A JSON string, quoted and escaped as the codec writes them. */
 static void put_jstr(arena *a, const char *s, size_t n)
 {
-    putc1(a, '"');
-    put_esc(a, s, n);
-    putc1(a, '"');
-}
-
-/* "<pre><s escaped>", where pre needs no escaping. */
-static void put_jstr_pre(arena *a, const char *pre, const char *s)
-{
-    putc1(a, '"');
-    puts0(a, pre);
-    put_esc(a, s, strlen(s));
-    putc1(a, '"');
+    tb_wire_text_put_string(a, s, n);
 }
 
 /* ---- per-request parse state ------------------------------------------- */
@@ -136,6 +63,12 @@ typedef struct fev {
     size_t data, data_len;    /* compact JSON of data; NONE: absent */
 } fev;
 
+/* An event that passed the checks, with what it resolved to. */
+typedef struct fev_done {
+    fev e;
+    tb_level level;
+} fev_done;
+
 typedef enum fkey {
     K_SKIP, K_NAME, K_LEVEL, K_TENANT, K_USER, K_USERS, K_RKEY, K_ACL, K_DATA, K_NULL_ONLY,
 } fkey;
@@ -143,13 +76,12 @@ typedef enum fkey {
 typedef struct fast {
     const tbd_api_ctx *ctx;
     arena a;                  /* strings and data of the current request */
-    arena body;               /* one event's bus body, reused */
-    arena acl;                /* one event's default required ACL, reused */
     size_t *uoffs;
     size_t n_uoffs, cap_uoffs;
-    tbd_msg **msgs;
-    size_t n_msgs, cap_msgs;
-    char ts[TB_TIMESTAMP_SIZE]; /* one timestamp for the request's events */
+    fev_done *evs;            /* the request's events, checked */
+    size_t n_evs, cap_evs;
+    const char **uscratch;    /* one event's users, for its checks */
+    size_t cap_uscratch;
     int depth;                /* containers open */
     int ev_depth;             /* depth inside an event object (1 or 2), 0 outside */
     bool batch, seen_top, top_done;
@@ -278,7 +210,7 @@ static int scalar(fast *f, bool is_null, const char *raw, size_t raw_len, const 
         }
         f->uoffs[f->n_uoffs++] = put_cstr(f, s, n);
         f->ev.n_users++;
-        return f->ev.n_users <= MAX_USERS;
+        return 1;
     }
     return 1;                           /* inside an ignored member */
 }
@@ -422,23 +354,7 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = cb_end_array,
 };
 
-/* ---- one event: the checks of api.c's build_event, then its body ------- */
-
-static bool nonempty(const char *s)
-{
-    return s && *s;
-}
-
-static void put_member(arena *b, const char *key, const char *value)
-{
-    putc1(b, ',');
-    put_jstr(b, key, strlen(key));
-    putc1(b, ':');
-    if (value)
-        put_jstr(b, value, strlen(value));
-    else
-        puts0(b, "null");
-}
+/* ---- one event: the general path's checks, the codec's ------------------ */
 
 static int build_event(fast *f)
 {
@@ -448,130 +364,104 @@ static int build_event(fast *f)
     /* The general path's checks; its answers when they fail. */
     tbd_api_err err;
     tb_level level;
-    if (!nonempty(name) || f->a.oom ||
+    if (!name || f->a.oom ||
         tbd_api_event_level(level_s, e->users_given, tenant, user, rkey, NULL, &level, &err) < 0 ||
-        tbd_api_may_publish(f->ctx, name, level, tenant, &err) < 0)
+        tbd_api_may_publish(f->ctx, name, level, tenant, &err) < 0 ||
+        !tbd_catalogue_accepts(f->ctx->catalogue, name, level, e->data != NONE ? f->a.p + e->data : NULL,
+                               e->data_len))
         return -1;
-    /* tb_event_new's addressing rule. */
-    if ((level != TB_LEVEL_SERVICE && !nonempty(tenant)) || (level == TB_LEVEL_USER && !nonempty(user)))
-        return -1;
-
-    /* Users named by the event, without repeats (a header object has each
-     * key once). */
-    const char *users[MAX_USERS];
-    size_t n_users = 0;
-    /* A user named "*" makes the header user_uuid:*, which means every user
-     * of the tenant: the general path's business. */
-    if (level == TB_LEVEL_USER) {
-        if (strcmp(user, "*") == 0)
+    if (e->n_users > f->cap_uscratch) {
+        size_t cap = e->n_users * 2;
+        const char **u = realloc(f->uscratch, cap * sizeof(*u));
+        if (!u)
             return -1;
-        users[n_users++] = user;
+        f->uscratch = u;
+        f->cap_uscratch = cap;
     }
-    if (level == TB_LEVEL_MULTI_USER) {
-        for (size_t i = 0; i < e->n_users; i++) {
-            const char *u = at(f, f->uoffs[e->users_first + i]);
-            if (!*u || strcmp(u, "*") == 0)
-                return -1;
-            bool seen = false;
-            for (size_t k = 0; k < n_users && !seen; k++)
-                seen = strcmp(users[k], u) == 0;
-            if (!seen)
-                users[n_users++] = u;
-        }
-    }
-
-    /* The bus body, in tb_event_new's member order: name, origin_uuid,
-     * timestamp, required_access, required_acl, tenant_uuid, user flags,
-     * data. */
-    arena *b = &f->body;
-    b->len = 0;
-    puts0(b, "{\"name\":");
-    put_jstr(b, name, strlen(name));
-    put_member(b, "origin_uuid", f->ctx->stack_uuid);
-    put_member(b, "timestamp", f->ts);
-    puts0(b, ",\"required_access\":");
-    put_jstr_pre(b, "event.", name);
-    /* The default ACL is events.<routing key>, the key being the literal
-     * one or the name. */
-    const char *acl_of = rkey ? rkey : name;
-    if (e->acl_given) {
-        put_member(b, "required_acl", at(f, e->acl));
-    } else {
-        puts0(b, ",\"required_acl\":");
-        put_jstr_pre(b, "events.", acl_of);
-    }
-    if (level != TB_LEVEL_SERVICE)
-        put_member(b, "tenant_uuid", tenant);
-    if (level == TB_LEVEL_TENANT)
-        puts0(b, ",\"user_uuid:*\":true");
-    for (size_t i = 0; i < n_users; i++) {
-        putc1(b, ',');
-        put_jstr_pre(b, "user_uuid:", users[i]);
-        puts0(b, ":true");
-    }
-    puts0(b, ",\"data\":");
-    if (e->data != NONE)
-        put(b, f->a.p + e->data, e->data_len);
-    else
-        puts0(b, "{}");
-    putc1(b, '}');
-    if (b->oom)
-        return -1;
-
-    /* The message keeps the ACL unescaped. */
-    const char *acl = at(f, e->acl);
-    if (!e->acl_given) {
-        f->acl.len = 0;
-        puts0(&f->acl, "events.");
-        puts0(&f->acl, acl_of);
-        putc1(&f->acl, '\0');
-        if (f->acl.oom)
-            return -1;
-        acl = f->acl.p;
-    }
-    tbd_msg_fields mf = {
-        .name = name, .origin_ok = f->ctx->stack_uuid != NULL, .has_acl = true,
-        .required_acl = acl, .tenant_uuid = level != TB_LEVEL_SERVICE ? tenant : NULL,
-        .all_users = level == TB_LEVEL_TENANT, .user_uuids = users, .n_users = n_users,
+    for (size_t i = 0; i < e->n_users; i++)
+        f->uscratch[i] = at(f, f->uoffs[e->users_first + i]);
+    /* The codec's checks (addressing), on the event as it will be built. */
+    tb_wire_event w = {
+        .name = name, .level = level, .tenant_uuid = tenant, .user_uuid = user,
+        .user_uuids = e->users_given ? f->uscratch : NULL, .n_user_uuids = e->n_users,
+        .routing_key = rkey, .acl_set = e->acl_given, .required_acl = at(f, e->acl),
     };
-    tbd_msg *m = tbd_msg_new_fields(&mf, b->p, b->len);
-    if (!m)
+    if (tb_wire_check(&w) != TB_OK)
         return -1;
-    if (f->n_msgs == f->cap_msgs) {
-        size_t cap = f->cap_msgs ? f->cap_msgs * 2 : 16;
-        tbd_msg **nm = realloc(f->msgs, cap * sizeof(*nm));
-        if (!nm) {
-            tbd_msg_unref(m);
+    if (f->n_evs == f->cap_evs) {
+        size_t cap = f->cap_evs ? f->cap_evs * 2 : 16;
+        fev_done *v = realloc(f->evs, cap * sizeof(*v));
+        if (!v)
             return -1;
-        }
-        f->msgs = nm;
-        f->cap_msgs = cap;
+        f->evs = v;
+        f->cap_evs = cap;
     }
-    f->msgs[f->n_msgs++] = m;
+    f->evs[f->n_evs++] = (fev_done){.e = *e, .level = level};
     return 0;
 }
 
 /* ---- entry -------------------------------------------------------------- */
 
-void tbd_api_fast_free(tbd_msg **m, size_t n)
+void tbd_api_batch_free(tbd_api_batch *b)
 {
-    for (size_t i = 0; m && i < n; i++)
-        tbd_msg_unref(m[i]);
-    free(m);
+    free(b->ev);
+    free(b->data);
+    free(b->users);
+    free(b->arena);
+    *b = (tbd_api_batch){0};
 }
 
-int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd_msg ***out,
-                       size_t *n)
+/* Points the batch's events into the arena, now that it will not move. */
+static int resolve(fast *f, tbd_api_batch *out)
 {
-    *out = NULL;
-    *n = 0;
+    size_t n = f->n_evs;
+    out->ev = calloc(n ? n : 1, sizeof(*out->ev));
+    out->data = calloc(n ? n : 1, sizeof(*out->data));
+    out->users = calloc(f->n_uoffs ? f->n_uoffs : 1, sizeof(*out->users));
+    if (!out->ev || !out->data || !out->users)
+        return -1;
+    for (size_t i = 0; i < f->n_uoffs; i++)
+        out->users[i] = at(f, f->uoffs[i]);
+    const char *ts = f->ctx->timestamp ? f->ctx->timestamp : out->ts;
+    if (!f->ctx->timestamp)
+        tb_timestamp_now(out->ts);
+    for (size_t i = 0; i < n; i++) {
+        const fev *e = &f->evs[i].e;
+        tb_level level = f->evs[i].level;
+        tb_wire_event *w = &out->ev[i];
+        *w = (tb_wire_event){
+            .name = at(f, e->name), .level = level, .routing_key = at(f, e->rkey),
+            .acl_set = e->acl_given, .required_acl = at(f, e->acl),
+            .origin_uuid = f->ctx->stack_uuid, .timestamp = ts,
+        };
+        if (level != TB_LEVEL_SERVICE)
+            w->tenant_uuid = at(f, e->tenant);
+        if (level == TB_LEVEL_USER)
+            w->user_uuid = at(f, e->user);
+        if (level == TB_LEVEL_MULTI_USER) {
+            w->user_uuids = out->users + e->users_first;
+            w->n_user_uuids = e->n_users;
+        }
+        if (e->data != NONE) {
+            out->data[i] = (tb_value){.kind = TB_VALUE_RAW, .u.str = {f->a.p + e->data, e->data_len}};
+            w->data = &out->data[i];
+        }
+    }
+    out->n = n;
+    out->arena = f->a.p;
+    f->a = (arena){0};
+    return 0;
+}
+
+int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd_api_batch *out)
+{
+    *out = (tbd_api_batch){0};
     if (!body || len == 0 || !tbd_json_prescan(body, len))
         return -1;
     fast *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
     f->ctx = ctx;
-    tb_timestamp_now(f->ts);
     int rc = -1;
     yajl_handle h = yajl_alloc(&callbacks, NULL, f);
     if (h)
@@ -585,18 +475,14 @@ int tbd_api_fast_build(const tbd_api_ctx *ctx, const char *body, size_t len, tbd
     }
     if (h)
         yajl_free(h);
-    if (rc == 0) {
-        *out = f->msgs ? f->msgs : calloc(1, sizeof(*f->msgs));
-        *n = f->n_msgs;
-        if (!*out)
-            rc = -1;
-    } else {
-        tbd_api_fast_free(f->msgs, f->n_msgs);
+    if (rc == 0 && resolve(f, out) < 0) {
+        tbd_api_batch_free(out);
+        rc = -1;
     }
-    free(f->a.p);
-    free(f->body.p);
-    free(f->acl.p);
+    tb_wire_text_free(&f->a);
     free(f->uoffs);
+    free(f->evs);
+    free(f->uscratch);
     free(f);
     return rc;
 }

@@ -39,20 +39,8 @@ static void send_ack(tbd_conn *c, const char *op)
 static void schedule_check(tbd_conn *c, bool soon_if_expired)
 {
     const tbd_config *cfg = c->w->srv->cfg;
-    double now = wall_now();
-    double d = tbd_next_check_delay(cfg->auth_check_strategy, cfg->auth_check_static_interval,
-                                    c->tok->expires_at, now);
-    /* The dynamic schedule aims a check at the expiry instant; a check that
-     * lands a hair early finds the token valid, and by the time it is
-     * rescheduled here the token may have expired: DESIGN's "already
-     * expired: 15 s" would then keep an expired session 15 s. A token known
-     * valid a moment ago and expired now is checked at the next sweep
-     * (only after a lookup that returned the token: a backend that keeps
-     * answering "valid" for a token our clock says is expired is asked
-     * again on DESIGN's schedule, not every sweep). */
-    if (soon_if_expired && cfg->auth_check_strategy == TBD_CHECK_DYNAMIC && c->tok->expires_at > 0 &&
-        c->tok->expires_at <= now)
-        d = 0;
+    double d = tbd_check_delay(cfg->auth_check_strategy, cfg->auth_check_static_interval,
+                               c->tok->expires_at, wall_now(), soon_if_expired);
     c->next_check = tbd_now_ms(c->w) + (uint64_t)(d * 1000.0 + 0.5);
 }
 

@@ -21,12 +21,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-typedef enum tb_level {
-    TB_LEVEL_SERVICE = 0, /* services only; never reaches a user */
-    TB_LEVEL_TENANT,      /* all users of one tenant: tenant_uuid + user_uuid:* */
-    TB_LEVEL_USER,        /* one user: tenant_uuid + user_uuid:<uuid> */
-    TB_LEVEL_MULTI_USER,  /* a list of users: tenant_uuid + one user_uuid:<uuid> each */
-} tb_level;
+/* tb_level (the event levels) is in tenbus/tenbus.h. */
 
 /* Static description of an event type; all strings borrowed for the type's life. */
 typedef struct tb_event_type {
@@ -36,6 +31,13 @@ typedef struct tb_event_type {
     const char *routing_key_fmt;  /* e.g. "chatd.users.{user_uuid}.rooms.created"; NULL => name */
     const char *acl_fmt;          /* NULL => "events.<routing key>"; formatted like the key */
     const char *const *extra_fields; /* NULL-terminated names of fields that become headers */
+    const char *description;      /* what the event means (documentation only); may be NULL */
+    /* The content's schema, a JSON-Schema subset (docs/catalogue.md) checked by
+     * tb_event_validate(); NULL => any object. Not used by tb_event_new. */
+    const json_t *content_schema;
+    /* Internal: content_schema compiled by tb_catalogue_load (leave NULL;
+     * tb_event_validate then checks and compiles content_schema per call). */
+    const struct tb_schema_int *_schema;
 } tb_event_type;
 
 /* Per-event addressing and content; everything borrowed for the call. */
@@ -46,11 +48,13 @@ typedef struct tb_event_args {
     size_t n_user_uuids;
     const json_t *content;             /* JSON value becoming `data` (NULL => {}) */
     const json_t *fields;              /* optional object: values of extra fields / format fields */
+    const char *timestamp;             /* `timestamp` header; NULL => now. Publishers
+                                        * of a batch give one for all its events */
 } tb_event_args;
 
 typedef struct tb_event tb_event; /* opaque */
 
-/* Builds an event. `origin_uuid` is the publishing stack's uuid (may be NULL
+/* Builds an event (its wire form comes from tenbus/wire.h's codec). `origin_uuid` is the publishing stack's uuid (may be NULL
  * => header null). Format fields are looked up in: tenant_uuid, user_uuid,
  * `fields`, then `content` (if an object). String values are escaped for the
  * routing key: "." → "__DOT__", "#" → "__HASH__", "*" → "__STAR__".
@@ -63,12 +67,16 @@ typedef struct tb_event tb_event; /* opaque */
  * Errors: TB_EINVAL (NULL type/out, bad level, `fields` not an object, a
  * string that is not UTF-8, an extra field named like a generated header or
  * "data"), TB_ENONAME, TB_ENOTENANT, TB_ENOUSER, TB_ENOUSERS, TB_ENOFIELD,
- * TB_EFORMAT, TB_ENOMEM; *out is untouched on error. */
+ * TB_EFORMAT, TB_ENOMEM; *out is untouched on error. A timestamp of
+ * TB_TIMESTAMP_SIZE bytes or more is TB_EINVAL. */
 TB_EXTERN tb_err tb_event_new(const tb_event_type *type, const tb_event_args *args,
                               const char *origin_uuid, tb_event **out);
 TB_EXTERN void tb_event_free(tb_event *ev);
 
 /* Borrowed views, valid until tb_event_free(). */
+/* The event as the wire codec takes it (tenbus/wire.h): encode it with any
+ * sink, e.g. tb_wire_amqp() to publish it on RabbitMQ. */
+TB_EXTERN const struct tb_wire_event *tb_event_wire(const tb_event *ev);
 TB_EXTERN const char *tb_event_name(const tb_event *ev);
 TB_EXTERN const char *tb_event_routing_key(const tb_event *ev);
 TB_EXTERN const char *tb_event_required_acl(const tb_event *ev); /* NULL if none */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "amqp_json.h"
-#include "amqp_msg.h"
+#include "route/amqp_msg.h"
 #include "route/msg.h"
 
 /* handle_delivery before amqp_msg.c, verdict for verdict. */

@@ -1,7 +1,13 @@
 /* The HTTP API's body validation (daemon/http/api.c via api.h): POST /api/events
  * and /api/events/raw. Byte 0 picks the caller (token) and whether the
  * master tenant is known, bit 7 the raw endpoint; the rest is the body.
- * Whatever is accepted must be something that caller may publish. */
+ * Whatever is accepted must be something that caller may publish.
+ *
+ * Codec against oracle: every event the general path builds is encoded by
+ * the wire codec (lib/wire.c) and compared byte for byte with the jansson
+ * oracle of DESIGN.md §1 (tests/oracle/event_oracle.c). Decoder against
+ * decoder: whatever the streaming path (api_fast.c) accepts, the general
+ * path accepts too, with messages that route and read alike. */
 #include <stdbool.h>
 
 #include <tenbus/event.h>
@@ -9,6 +15,7 @@
 #include "http/api.h"
 #include "http/api_fast.h"
 #include "fuzz.h"
+#include "event_oracle.h"
 #include "route/msg.h"
 
 #define STACK "51ac0000-0000-4000-8000-000000000001"
@@ -79,15 +86,37 @@ static const char *frame_payload(const tbd_buf *f, size_t *len)
     return (const char *)f->data + hl;
 }
 
-/* The fast path's message for event i must be what the general path's
- * event gives: the same routing fields and the same body JSON, timestamp
- * aside. */
-static void check_same(const tbd_msg *fm, const tb_event *ev)
+/* The codec's body text for the general path's event is the oracle's,
+ * byte for byte; so is the jansson view tb_event_body() gives. */
+static void check_codec(const tb_event *ev, tb_wire_text *text)
 {
-    json_t *sbody = json_deep_copy(tb_event_body(ev));
-    char *stext = json_dumps(sbody, JSON_COMPACT);
-    tbd_msg *sm = tbd_msg_new(tb_event_headers(ev), stext, strlen(stext), sbody, STACK);
-    FUZZ_CHECK(sm);
+    const tb_wire_event *w = tb_event_wire(ev);
+    FUZZ_CHECK(tb_wire_body_text(w, text) == TB_OK);
+    json_t *want = oracle_event_body(w);
+    FUZZ_CHECK(want);
+    char *wtext = json_dumps(want, JSON_COMPACT);
+    FUZZ_CHECK(wtext && strcmp(wtext, text->p) == 0);
+    char *jtext = json_dumps(tb_event_body(ev), JSON_COMPACT);
+    FUZZ_CHECK(jtext && strcmp(jtext, wtext) == 0);
+    free(jtext);
+    free(wtext);
+    json_decref(want);
+}
+
+static tbd_msg *msg_of(const tb_wire_event *w, tb_wire_text *text)
+{
+    int err;
+    tbd_msg *m = tbd_msg_from_wire(w, STACK, text, &err);
+    FUZZ_CHECK(m);
+    return m;
+}
+
+/* The fast path's event i must be what the general path's gives: the same
+ * routing fields and the same body JSON, timestamp aside (data as written
+ * on one side, re-serialized by jansson on the other). */
+static void check_same(const tb_wire_event *fw, const tb_event *ev, tb_wire_text *text)
+{
+    tbd_msg *fm = msg_of(fw, text), *sm = msg_of(tb_event_wire(ev), text);
     FUZZ_CHECK(same_str(fm->name, sm->name) && fm->origin_ok == sm->origin_ok);
     FUZZ_CHECK(fm->has_acl == sm->has_acl && same_str(fm->required_acl, sm->required_acl));
     FUZZ_CHECK(same_str(fm->tenant_uuid, sm->tenant_uuid) && fm->all_users == sm->all_users);
@@ -95,6 +124,7 @@ static void check_same(const tbd_msg *fm, const tb_event *ev)
     for (size_t i = 0; i < fm->n_users; i++)
         FUZZ_CHECK(strcmp(fm->user_uuids[i], sm->user_uuids[i]) == 0);
 
+    json_t *sbody = json_deep_copy(tb_event_body(ev));
     size_t flen;
     const char *ftext = frame_payload(fm->v1, &flen);
     json_error_t je;
@@ -112,9 +142,9 @@ static void check_same(const tbd_msg *fm, const tb_event *ev)
     const char *v2 = frame_payload(fm->v2, &v2len);
     FUZZ_CHECK(v2len == flen + 31 && memcmp(v2 + 30, ftext, flen) == 0);
     json_decref(fbody);
-    tbd_msg_unref(sm);
-    free(stext);
     json_decref(sbody);
+    tbd_msg_unref(fm);
+    tbd_msg_unref(sm);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -130,14 +160,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     tbd_api_err e = { 0 };
     long index = -2;
-    tbd_msg **fast = NULL;
-    size_t n_fast = 0;
-    bool fast_ok = !(b0 & 0x80) &&
-                   tbd_api_fast_build(&ctx, (const char *)in.p, in.n, &fast, &n_fast) == 0;
+    tbd_api_batch fast = {0};
+    tb_wire_text text = {0};
+    bool fast_ok = !(b0 & 0x80) && tbd_api_fast_build(&ctx, (const char *)in.p, in.n, &fast) == 0;
     json_t *root = tbd_api_load_body((const char *)in.p, in.n, &e);
     if (!root) {
         FUZZ_CHECK(e.status == 400 && strcmp(e.error, "invalid_json") == 0);
         FUZZ_CHECK(!fast_ok);
+        tbd_api_batch_free(&fast);
         return 0;
     }
     if (b0 & 0x80) {
@@ -155,12 +185,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = 0;
         if (tbd_api_build_events(&ctx, root, &evs, &n, &e, &index) == 0) {
             FUZZ_CHECK(n == (json_is_array(root) ? json_array_size(root) : 1));
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 check_event(&ctx, evs[i]);
+                check_codec(evs[i], &text);
+            }
             if (fast_ok) {
-                FUZZ_CHECK(n_fast == n);
+                FUZZ_CHECK(fast.n == n);
                 for (size_t i = 0; i < n; i++)
-                    check_same(fast[i], evs[i]);
+                    check_same(&fast.ev[i], evs[i], &text);
             }
             tbd_api_free_events(evs, n);
         } else {
@@ -170,7 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(index == -1 || (json_is_array(root) && (size_t)index < json_array_size(root)));
         }
     }
-    tbd_api_fast_free(fast, n_fast);
+    tbd_api_batch_free(&fast);
+    tb_wire_text_free(&text);
     json_decref(root);
     return 0;
 }

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     /* Re-read the ids from the document itself to look each one up. */
-    json_t *doc = tbd_yaml_load_buf((const char *)data, size, "again", err, sizeof err);
+    json_t *doc = tb__yaml_load_buf((const char *)data, size, "again", err, sizeof err);
     FUZZ_CHECK(doc);
     const json_t *list = json_is_object(doc) ? json_object_get(doc, "tokens") : doc;
     size_t n = json_array_size(list);

@@ -1,4 +1,4 @@
-/* The RFC 6455 frame reader (daemon/ws_frame.c).
+/* The RFC 6455 frame reader (lib/ws_frame.c).
  *
  * Input: byte 0 picks the side (bit 0: server/client) and, with byte 1, the
  * frame and message limits; bytes 2-3 seed the chunking; the rest is the

@@ -1,4 +1,4 @@
-/* YAML to JSON (daemon/conf/yamljson.c): the whole input as a document, and as a
+/* YAML to JSON (lib/yamljson.c): the whole input as a document, and as a
  * plain scalar. A loaded document must have a `lines` map whose every value
  * is a line of the input, and must serialize. */
 #include <stdbool.h>
@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256] = "";
     json_t *lines = NULL;
-    json_t *doc = tbd_yaml_load_buf_lines((const char *)data, size, "fuzz", &lines, err, sizeof err);
+    json_t *doc = tb__yaml_load_buf_lines((const char *)data, size, "fuzz", &lines, err, sizeof err);
     if (doc) {
         FUZZ_CHECK(json_is_object(lines));
         /* YAML line breaks: LF, CR, CRLF (counted twice here: an upper
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(json_is_integer(v));
             FUZZ_CHECK(json_integer_value(v) >= 1 && (size_t)json_integer_value(v) <= nlines + 1);
             FUZZ_CHECK(ptr[0] == '\0' || ptr[0] == '/');
-            FUZZ_CHECK(tbd_yaml_line(lines, ptr) == (int)json_integer_value(v));
+            FUZZ_CHECK(tb__yaml_line(lines, ptr) == (int)json_integer_value(v));
         }
         if (size <= DUMP_MAX_INPUT) {
             char *s = json_dumps(doc, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -48,12 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Without the lines map: same verdict. */
     err[0] = '\0';
-    json_t *doc2 = tbd_yaml_load_buf((const char *)data, size, "fuzz", err, sizeof err);
+    json_t *doc2 = tb__yaml_load_buf((const char *)data, size, "fuzz", err, sizeof err);
     FUZZ_CHECK((doc2 != NULL) == (doc != NULL));
     json_decref(doc2);
 
     err[0] = '\0';
-    json_t *sc = tbd_yaml_scalar((const char *)data, size, err, sizeof err);
+    json_t *sc = tb__yaml_scalar((const char *)data, size, err, sizeof err);
     if (!sc)
         FUZZ_CHECK(err[0] != '\0');
     json_decref(sc);

@@ -1,4 +1,4 @@
-/* AMQP field tables <-> JSON (daemon/amqp_json.c): every field kind to
+/* AMQP field tables <-> JSON (tests/oracle/amqp_json.c, lib/wire_amqp.c): every field kind to
  * JSON, JSON to typed fields and back, and entries that must be left out
  * rather than guessed (they could widen who sees an event). */
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 
 #include "amqp_fields.h"
 #include "amqp_json.h"
+#include <tenbus/wire_amqp.h>
 
 static amqp_table_entry_t entry(const char *key, amqp_field_value_t v)
 {
@@ -150,7 +151,7 @@ static void from_json_types(void **state)
     amqp_pool_t pool;
     init_amqp_pool(&pool, 1024);
     amqp_table_t t;
-    assert_int_equal(tbd_amqp_table_from_json(h, &pool, &t), 0);
+    assert_int_equal(tb_amqp_table_from_json(h, &pool, &t), TB_OK);
     assert_int_equal(t.num_entries, 7);
     for (int i = 0; i < t.num_entries; i++) {
         char key[64];
@@ -186,7 +187,7 @@ static void from_json_refusals(void **state)
     init_amqp_pool(&pool, 1024);
     amqp_table_t t;
     json_t *arr = json_array();
-    assert_int_equal(tbd_amqp_table_from_json(arr, &pool, &t), -1);   /* not an object */
+    assert_int_equal(tb_amqp_table_from_json(arr, &pool, &t), TB_EINVAL);   /* not an object */
     json_decref(arr);
     /* a key longer than a shortstr */
     char key[300];
@@ -194,7 +195,7 @@ static void from_json_refusals(void **state)
     key[sizeof(key) - 1] = 0;
     json_t *o = json_object();
     json_object_set_new(o, key, json_true());
-    assert_int_equal(tbd_amqp_table_from_json(o, &pool, &t), -1);
+    assert_int_equal(tb_amqp_table_from_json(o, &pool, &t), TB_EINVAL);
     json_decref(o);
     /* too deep */
     json_t *deep = json_object();
@@ -203,11 +204,11 @@ static void from_json_refusals(void **state)
         json_object_set_new(w, "d", deep);
         deep = w;
     }
-    assert_int_equal(tbd_amqp_table_from_json(deep, &pool, &t), -1);
+    assert_int_equal(tb_amqp_table_from_json(deep, &pool, &t), TB_EINVAL);
     json_decref(deep);
     /* empty object: an empty table */
     json_t *empty = json_object();
-    assert_int_equal(tbd_amqp_table_from_json(empty, &pool, &t), 0);
+    assert_int_equal(tb_amqp_table_from_json(empty, &pool, &t), TB_OK);
     assert_int_equal(t.num_entries, 0);
     json_decref(empty);
     empty_amqp_pool(&pool);

@@ -16,8 +16,8 @@
 
 #include "../fuzz/amqp_oracle.h"
 #include "amqp_fields.h"
-#include "amqp_msg.h"
-#include "json_scan.h"
+#include "route/amqp_msg.h"
+#include "route/json_scan.h"
 
 #define STACK "4c1ad1ee-0000-4000-8000-00000000c0de"
 

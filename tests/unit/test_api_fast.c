@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http/api_fast.h"
+#include "route/msg.h"
 
 #define STACK "51ac0000-0000-4000-8000-000000000001"
 #define MASTER "a0000000-0000-4000-8000-00000000000a"
@@ -45,10 +46,37 @@ static int teardown(void **state)
     return 0;
 }
 
+static void tbd_api_fast_free(tbd_msg **m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++)
+        tbd_msg_unref(m[i]);
+    free(m);
+}
+
+/* The fast path's events, as the embedded bus makes them into messages. */
 static int build(const tbd_token *tok, const char *body, tbd_msg ***m, size_t *n)
 {
     tbd_api_ctx ctx = {.tok = tok, .master_tenant = MASTER, .stack_uuid = STACK};
-    return tbd_api_fast_build(&ctx, body, strlen(body), m, n);
+    tbd_api_batch b;
+    *m = NULL;
+    *n = 0;
+    if (tbd_api_fast_build(&ctx, body, strlen(body), &b) < 0) {
+        assert_null(b.ev);
+        assert_int_equal(b.n, 0);
+        return -1;
+    }
+    *m = calloc(b.n + 1, sizeof(**m));
+    assert_non_null(*m);
+    tb_wire_text text = {0};
+    for (size_t i = 0; i < b.n; i++) {
+        int err;
+        (*m)[i] = tbd_msg_from_wire(&b.ev[i], STACK, &text, &err);
+        assert_non_null((*m)[i]);
+    }
+    *n = b.n;
+    tb_wire_text_free(&text);
+    tbd_api_batch_free(&b);
+    return 0;
 }
 
 /* The v1 frame's payload as a string (frames here are < 126 bytes or

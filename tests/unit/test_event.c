@@ -543,7 +543,8 @@ static void test_null_event_accessors(void **state)
 static void test_strerror(void **state)
 {
     static const tb_err codes[] = {TB_OK, TB_ENOMEM, TB_EINVAL, TB_ENOTENANT, TB_ENOUSER,
-                                   TB_ENOUSERS, TB_ENOFIELD, TB_EFORMAT, TB_ENONAME};
+                                   TB_ENOUSERS, TB_ENOFIELD, TB_EFORMAT, TB_ENONAME, TB_EINVALID,
+                                   TB_ECATALOGUE};
     const size_t n = sizeof codes / sizeof codes[0];
 
     (void)state;

@@ -10,7 +10,7 @@
 
 static json_t *load(const char *text, char *err, size_t errlen)
 {
-    return tbd_yaml_load_buf(text, strlen(text), "t.yml", err, errlen);
+    return tb__yaml_load_buf(text, strlen(text), "t.yml", err, errlen);
 }
 
 /* Loads "v: <text>" and returns a new ref to v (NULL on error). */
@@ -114,13 +114,13 @@ static void test_unrepresentable_scalars(void **state)
 static void test_scalar_api(void **state)
 {
     char err[128];
-    json_t *v = tbd_yaml_scalar("0x10", 4, err, sizeof err);
+    json_t *v = tb__yaml_scalar("0x10", 4, err, sizeof err);
     assert_int_equal(json_integer_value(v), 16);
     json_decref(v);
-    v = tbd_yaml_scalar("64k", 3, err, sizeof err);
+    v = tb__yaml_scalar("64k", 3, err, sizeof err);
     assert_string_equal(json_string_value(v), "64k");
     json_decref(v);
-    v = tbd_yaml_scalar("", 0, err, sizeof err);
+    v = tb__yaml_scalar("", 0, err, sizeof err);
     assert_true(json_is_null(v));
 }
 
@@ -298,21 +298,21 @@ static void test_lines(void **state)
                        "    -\n"
                        "      y: 3\n"
                        "\"w/~\": 4\n";
-    json_t *root = tbd_yaml_load_buf_lines(text, strlen(text), "t.yml", &lines, err, sizeof err);
+    json_t *root = tb__yaml_load_buf_lines(text, strlen(text), "t.yml", &lines, err, sizeof err);
     assert_non_null(root);
     assert_non_null(lines);
-    assert_int_equal(tbd_yaml_line(lines, "/a"), 1);
-    assert_int_equal(tbd_yaml_line(lines, "/b"), 2);
-    assert_int_equal(tbd_yaml_line(lines, "/b/c"), 3);
-    assert_int_equal(tbd_yaml_line(lines, "/b/d/0"), 5);
+    assert_int_equal(tb__yaml_line(lines, "/a"), 1);
+    assert_int_equal(tb__yaml_line(lines, "/b"), 2);
+    assert_int_equal(tb__yaml_line(lines, "/b/c"), 3);
+    assert_int_equal(tb__yaml_line(lines, "/b/d/0"), 5);
     /* a sequence item is where its value starts */
-    assert_int_equal(tbd_yaml_line(lines, "/b/d/1"), 7);
-    assert_int_equal(tbd_yaml_line(lines, "/b/d/1/y"), 7);
-    assert_int_equal(tbd_yaml_line(lines, "/w~1~0"), 8);
+    assert_int_equal(tb__yaml_line(lines, "/b/d/1"), 7);
+    assert_int_equal(tb__yaml_line(lines, "/b/d/1/y"), 7);
+    assert_int_equal(tb__yaml_line(lines, "/w~1~0"), 8);
     /* unknown pointers fall back to the nearest ancestor */
-    assert_int_equal(tbd_yaml_line(lines, "/b/c/zz"), 3);
-    assert_int_equal(tbd_yaml_line(lines, "/nope"), 1);
-    assert_int_equal(tbd_yaml_line(NULL, "/a"), 0);
+    assert_int_equal(tb__yaml_line(lines, "/b/c/zz"), 3);
+    assert_int_equal(tb__yaml_line(lines, "/nope"), 1);
+    assert_int_equal(tb__yaml_line(NULL, "/a"), 0);
     json_decref(root);
     json_decref(lines);
 }
@@ -323,18 +323,18 @@ static void test_files(void **state)
     char err[512];
     assert_int_equal(tf_init(&t), 0);
     const char *p = tf_write(&t, "x.yml", "k: [1, 2]\n");
-    json_t *root = tbd_yaml_load_file(p, err, sizeof err);
+    json_t *root = tb__yaml_load_file(p, err, sizeof err);
     assert_non_null(root);
     assert_int_equal(json_array_size(json_object_get(root, "k")), 2);
     json_decref(root);
 
     p = tf_write(&t, "bad.yml", "k: 1\nk2: [\n");
-    assert_null(tbd_yaml_load_file(p, err, sizeof err));
+    assert_null(tb__yaml_load_file(p, err, sizeof err));
     assert_true(strncmp(err, p, strlen(p)) == 0);
     assert_true(strncmp(err + strlen(p), ":3:", 3) == 0);
 
     const char *missing = tf_path(&t, "missing.yml");
-    assert_null(tbd_yaml_load_file(missing, err, sizeof err));
+    assert_null(tb__yaml_load_file(missing, err, sizeof err));
     assert_non_null(strstr(err, "missing.yml: No such file"));
     tf_cleanup(&t);
 }

@@ -1,5 +1,8 @@
-/* AMQP 0-9-1 field tables <-> jansson, for the RabbitMQ bus backend.
- * Pure (no I/O, no globals) so it can be unit-tested and fuzzed. */
+/* Test oracle: an AMQP 0-9-1 field table as a jansson object, the mapping
+ * tenbusd's AMQP decoder (daemon/amqp_msg.c) must read headers with. Not
+ * production code: the decoder reads the table directly; this reference
+ * lets tests and fuzzers check it (tests/fuzz/amqp_oracle.h). The other
+ * direction is libtenbus's tb_amqp_table_from_json (tenbus/wire_amqp.h). */
 #ifndef TBD_AMQP_JSON_H
 #define TBD_AMQP_JSON_H
 
@@ -22,18 +25,8 @@
  * may see the event, a missing one only narrows it. Duplicate keys: the
  * last one wins. Returns NULL only on ENOMEM.
  *
- * The consumer no longer calls this per delivery: amqp_msg.c reads the
- * routing headers straight from the table with this mapping's semantics.
- * A change here must be made there too; tests/fuzz/fuzz_amqp_msg.c and
- * tests/unit/test_amqp_msg.c compare the two. */
+ * tests/fuzz/fuzz_amqp_msg.c and tests/unit/test_amqp_msg.c compare the
+ * decoder with it. */
 json_t *tbd_amqp_table_to_json(const amqp_table_t *t);
-
-/* Builds an AMQP table from a JSON object, every byte copied into `pool`
- * (the table lives as long as the pool). Mapping: string -> longstr ('S'),
- * true/false -> boolean, integer -> i64 ('l'), real -> f64 ('d'), null ->
- * void ('V'), object -> table ('F'), array -> array ('A').
- * Returns 0, or -1 (obj not an object, nesting over TBD_AMQP_MAX_DEPTH,
- * ENOMEM). */
-int tbd_amqp_table_from_json(const json_t *obj, amqp_pool_t *pool, amqp_table_t *out);
 
 #endif

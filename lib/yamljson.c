@@ -4,7 +4,7 @@
  * in one pass with an explicit stack (no recursion on hostile nesting), note
  * each node's line for error messages, and account for alias expansion as
  * anchors are defined instead of after the whole graph exists. */
-#include "conf/yamljson.h"
+#include "yamljson.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,7 +40,7 @@ typedef struct yj__ctx {
     const char *name;
     char *err;
     size_t errlen;
-    yj__frame stack[TBD_YAML_MAX_DEPTH];
+    yj__frame stack[TB_YAML_MAX_DEPTH];
     size_t depth;
     yj__anchor *anchors;
     size_t n_anchors, cap_anchors;
@@ -109,7 +109,7 @@ static bool yj__is_float(const char *s, size_t len)
     return i == len;
 }
 
-json_t *tbd_yaml_scalar(const char *s, size_t len, char *err, size_t errlen)
+json_t *tb__yaml_scalar(const char *s, size_t len, char *err, size_t errlen)
 {
     static const char *const nulls[] = { "~", "null", "Null", "NULL", NULL };
     static const char *const trues[] = { "true", "True", "TRUE", NULL };
@@ -365,7 +365,7 @@ static int yj__on_scalar(yj__ctx *c, const yaml_event_t *ev)
         }
     } else {
         char why[128] = "";
-        v = tbd_yaml_scalar(s, len, why, sizeof why);
+        v = tb__yaml_scalar(s, len, why, sizeof why);
         if (!v) {
             yj__fail(c, m, "%s", why[0] ? why : "out of memory");
             return -1;
@@ -412,7 +412,7 @@ static int yj__on_alias(yj__ctx *c, const yaml_event_t *ev)
     /* Sharing makes an alias O(1) in memory; the budget bounds the work of
      * whoever walks the expanded tree later (billion laughs). */
     c->alias_nodes += a->weight;
-    if (c->alias_nodes > TBD_YAML_MAX_ALIAS_NODES) {
+    if (c->alias_nodes > TB_YAML_MAX_ALIAS_NODES) {
         yj__fail(c, m, "aliases expand to too many nodes (alias bomb?) at *%s", name);
         return -1;
     }
@@ -430,8 +430,8 @@ static int yj__on_start(yj__ctx *c, const yaml_event_t *ev, bool mapping)
         yj__fail(c, m, "mapping keys must be scalars", NULL);
         return -1;
     }
-    if (c->depth == TBD_YAML_MAX_DEPTH) {
-        yj__fail(c, m, "nesting deeper than %s levels", YJ__XSTR(TBD_YAML_MAX_DEPTH));
+    if (c->depth == TB_YAML_MAX_DEPTH) {
+        yj__fail(c, m, "nesting deeper than %s levels", YJ__XSTR(TB_YAML_MAX_DEPTH));
         return -1;
     }
     if (yj__enter_child(c, m) < 0)
@@ -567,7 +567,7 @@ static json_t *yj__run(yaml_parser_t *p, const char *name, json_t **lines, char 
     return root;
 }
 
-json_t *tbd_yaml_load_buf_lines(const char *buf, size_t len, const char *name, json_t **lines,
+json_t *tb__yaml_load_buf_lines(const char *buf, size_t len, const char *name, json_t **lines,
                                 char *err, size_t errlen)
 {
     yaml_parser_t p;
@@ -583,7 +583,7 @@ json_t *tbd_yaml_load_buf_lines(const char *buf, size_t len, const char *name, j
     return r;
 }
 
-json_t *tbd_yaml_load_file_lines(const char *path, json_t **lines, char *err, size_t errlen)
+json_t *tb__yaml_load_file_lines(const char *path, json_t **lines, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -612,17 +612,17 @@ json_t *tbd_yaml_load_file_lines(const char *path, json_t **lines, char *err, si
     return r;
 }
 
-json_t *tbd_yaml_load_buf(const char *buf, size_t len, const char *name, char *err, size_t errlen)
+json_t *tb__yaml_load_buf(const char *buf, size_t len, const char *name, char *err, size_t errlen)
 {
-    return tbd_yaml_load_buf_lines(buf, len, name, NULL, err, errlen);
+    return tb__yaml_load_buf_lines(buf, len, name, NULL, err, errlen);
 }
 
-json_t *tbd_yaml_load_file(const char *path, char *err, size_t errlen)
+json_t *tb__yaml_load_file(const char *path, char *err, size_t errlen)
 {
-    return tbd_yaml_load_file_lines(path, NULL, err, errlen);
+    return tb__yaml_load_file_lines(path, NULL, err, errlen);
 }
 
-int tbd_yaml_line(const json_t *lines, const char *pointer)
+int tb__yaml_line(const json_t *lines, const char *pointer)
 {
     if (!lines || !pointer)
         return 0;

@@ -11,7 +11,7 @@
 
 #include <amqp.h>
 
-#include "json_scan.h"
+#include "route/json_scan.h"
 #include "route/msg.h"
 
 /* Why a delivery was not made into a message (DESIGN.md §8). */
