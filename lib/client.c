@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "amqp_table.h"
 #include "wsx.h"
 #include "tenbus/client.h"
 #include "tenbus/hdrmatch.h"
+#include "tenbus/wire_amqp.h"
 
 #define CHANNEL 1
 #define FRAME_MAX 131072
@@ -54,6 +54,7 @@ struct tb_client {
 
     amqp_link pub, con;
     uint64_t pub_seq;       /* delivery tag of the last publish on this connection */
+    tb_wire_text body;      /* the body being published, reused from one event to the next */
     char *queue;            /* the consumer queue's actual name (server-named or configured) */
 
     sub **subs;
@@ -416,6 +417,7 @@ void tb_client_free(tb_client *c)
     ws_drop(c);
     free(c->path);
     free(c->token);
+    tb_wire_text_free(&c->body);
     for (size_t i = 0; i < c->n_subs; i++)
         sub_free(c->subs[i]);
     free(c->subs);
@@ -568,19 +570,19 @@ static tb_err pub_wait_confirms(tb_client *c, uint64_t first)
     return rc;
 }
 
+/* Sends one event as the codec encodes it (tenbus/wire.h, DESIGN.md §1):
+ * the header table and the body come from one walk of tb_wire_amqp. */
 static tb_err pub_send(tb_client *c, const tb_event *ev, amqp_pool_t *pool)
 {
+    const tb_wire_event *w = ev ? tb_event_wire(ev) : NULL;
     amqp_table_t headers;
-    char *body;
     tb_err rc;
     int st;
 
-    if (!ev || !tb_event_headers(ev) || !tb_event_body(ev))
+    if (!w)
         return fail(c, TB_EINVAL, "publish: no event");
-    if ((rc = tb__amqp_from_json(tb_event_headers(ev), pool, &headers)) != TB_OK)
-        return fail(c, rc, "publish: the event's headers have no AMQP form");
-    if (!(body = json_dumps(tb_event_body(ev), JSON_COMPACT)))
-        return TB_ENOMEM;
+    if ((rc = tb_wire_amqp(w, pool, &headers, &c->body)) != TB_OK)
+        return fail(c, rc, "publish: the event has no AMQP form: %s", tb_strerror(rc));
     /* kombu's defaults for a JSON body, which wazo-bus leaves alone. */
     amqp_basic_properties_t props = {
         ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG |
@@ -593,9 +595,8 @@ static tb_err pub_send(tb_client *c, const tb_event *ev, amqp_pool_t *pool)
         .priority = 0,
     };
     st = amqp_basic_publish(c->pub.conn, CHANNEL, cstr(c->exchange),
-                            cstr(tb_event_routing_key(ev)), 0, 0, &props,
-                            (amqp_bytes_t){.len = strlen(body), .bytes = body});
-    free(body);
+                            cstr(tb_wire_routing_key(w)), 0, 0, &props,
+                            (amqp_bytes_t){.len = c->body.len, .bytes = c->body.p});
     if (st != AMQP_STATUS_OK)
         return fail(c, TB_ECONN, "publish: %s", amqp_error_string2(st));
     c->pub_seq++;
@@ -660,7 +661,7 @@ tb_err tb_client_publish(tb_client *c, const tb_event *ev)
 
 static tb_err bind_args(tb_client *c, const sub *s, amqp_pool_t *pool, amqp_table_t *t)
 {
-    tb_err rc = tb__amqp_from_json(s->args, pool, t);
+    tb_err rc = tb_amqp_table_from_json(s->args, pool, t);
 
     return rc == TB_OK ? TB_OK : fail(c, rc, "subscribe: the filter has no AMQP form");
 }
@@ -925,7 +926,7 @@ static void dispatch(tb_client *c, const amqp_envelope_t *env)
 
     body = json_loadb(env->message.body.len ? env->message.body.bytes : "",
                       env->message.body.len, JSON_REJECT_DUPLICATES, NULL);
-    headers = p->_flags & AMQP_BASIC_HEADERS_FLAG ? tb__amqp_to_json(&p->headers) : json_object();
+    headers = p->_flags & AMQP_BASIC_HEADERS_FLAG ? tb_amqp_table_to_json(&p->headers) : json_object();
     if (!rk || strlen(rk) != env->routing_key.len) { /* a NUL in the key */
         json_decref(headers);
         headers = NULL;
@@ -1072,97 +1073,102 @@ static void ws_drop(tb_client *c)
     c->pend_tail = &c->pend_head;
 }
 
-static const char *header_user(const char *key)
+static void api_member(tb_wire_text *t, const char *key, const char *s)
 {
-    return strncmp(key, "user_uuid:", 10) == 0 && strcmp(key + 10, "*") != 0 ? key + 10 : NULL;
+    tb_wire_text_put(t, ",\"", 2);
+    tb_wire_text_put(t, key, strlen(key));
+    tb_wire_text_put(t, "\":", 2);
+    if (s)
+        tb_wire_text_put_string(t, s, strlen(s));
+    else
+        tb_wire_text_put(t, "null", 4);
 }
 
-/* The POST /api/events form of a built event: the node regenerates the
- * headers from these fields by the same rules (docs/http-api.md), with its
- * own origin_uuid and timestamp. */
-static json_t *api_event(const tb_event *ev)
+/* Appends the POST /api/events form of a built event (docs/http-api.md),
+ * read from its wire description: its level and addressing as they are,
+ * the routing key and required ACL it was built with. The node encodes it
+ * with the same codec (tenbus/wire.h), with its own origin_uuid and
+ * timestamp. */
+static void api_event(tb_wire_text *t, const tb_event *ev)
 {
-    const json_t *h = tb_event_headers(ev), *v;
-    json_t *o = json_object(), *users = json_array(), *extra = json_object();
-    const char *k;
+    static const char *const levels[] = {
+        [TB_LEVEL_SERVICE] = "service", [TB_LEVEL_TENANT] = "tenant",
+        [TB_LEVEL_USER] = "user", [TB_LEVEL_MULTI_USER] = "multi_user",
+    };
+    const tb_wire_event *w = tb_event_wire(ev);
 
-    if (!o || !users || !extra)
-        goto fail;
-    json_object_set_new(o, "name", json_string(tb_event_name(ev)));
-    json_object_set_new(o, "routing_key", json_string(tb_event_routing_key(ev)));
-    json_object_set(o, "required_acl", json_object_get(h, "required_acl"));
-    json_object_foreach((json_t *)h, k, v) {
-        if (header_user(k))
-            json_array_append_new(users, json_string(header_user(k)));
-        else if (strcmp(k, "name") && strcmp(k, "origin_uuid") && strcmp(k, "timestamp") &&
-                 strcmp(k, "required_access") && strcmp(k, "required_acl") &&
-                 strcmp(k, "tenant_uuid") && strcmp(k, "user_uuid:*"))
-            json_object_set(extra, k, (json_t *)v);
+    tb_wire_text_put(t, "{\"name\":", 8);
+    tb_wire_text_put_string(t, w->name, strlen(w->name));
+    api_member(t, "level", levels[w->level]);
+    api_member(t, "routing_key", tb_wire_routing_key(w));
+    api_member(t, "required_acl", tb_event_required_acl(ev));
+    if (w->level != TB_LEVEL_SERVICE)
+        api_member(t, "tenant_uuid", w->tenant_uuid);
+    if (w->level == TB_LEVEL_USER)
+        api_member(t, "user_uuid", w->user_uuid);
+    if (w->level == TB_LEVEL_MULTI_USER) {
+        tb_wire_text_put(t, ",\"user_uuids\":[", 15);
+        for (size_t i = 0; i < w->n_user_uuids; i++) {
+            if (i)
+                tb_wire_text_put(t, ",", 1);
+            tb_wire_text_put_string(t, w->user_uuids[i], strlen(w->user_uuids[i]));
+        }
+        tb_wire_text_put(t, "]", 1);
     }
-    if ((v = json_object_get(h, "tenant_uuid"))) {
-        json_object_set(o, "tenant_uuid", (json_t *)v);
-        json_object_set_new(o, "level", json_string(json_array_size(users) ? "multi_user"
-                                                                           : "tenant"));
-        json_object_set(o, "user_uuids", users);
-    } else {
-        json_object_set_new(o, "level", json_string("service"));
+    if (w->n_extra) {
+        tb_wire_text_put(t, ",\"headers\":{", 12);
+        for (size_t i = 0; i < w->n_extra; i++) {
+            if (i)
+                tb_wire_text_put(t, ",", 1);
+            tb_wire_text_put_string(t, w->extra[i].key, strlen(w->extra[i].key));
+            tb_wire_text_put(t, ":", 1);
+            tb_wire_text_put_value(t, &w->extra[i].value);
+        }
+        tb_wire_text_put(t, "}", 1);
     }
-    if (json_object_size(extra))
-        json_object_set(o, "headers", extra);
-    json_object_set(o, "data", json_object_get(tb_event_body(ev), "data"));
-    json_decref(users);
-    json_decref(extra);
-    return o;
-fail:
-    json_decref(o);
-    json_decref(users);
-    json_decref(extra);
-    return NULL;
+    tb_wire_text_put(t, ",\"data\":", 8);
+    if (w->data)
+        tb_wire_text_put_value(t, w->data);
+    else
+        tb_wire_text_put(t, "{}", 2);
+    tb_wire_text_put(t, "}", 1);
 }
 
 static tb_err ws_publish(tb_client *c, const tb_event *const *evs, size_t n)
 {
-    json_t *arr = json_array();
-    char *text = NULL, *resp = NULL, target[1024], hdr[4200];
+    tb_wire_text *text = &c->body;
+    char *resp = NULL, target[1024], hdr[4200];
     int status = 0;
-    tb_err rc = TB_ENOMEM;
+    tb_err rc;
 
-    if (!arr)
-        return TB_ENOMEM;
+    tb_wire_text_reset(text);
+    tb_wire_text_put(text, "[", 1);
     for (size_t i = 0; i < n; i++) {
-        json_t *e;
-        if (!evs[i] || !tb_event_headers(evs[i])) {
-            json_decref(arr);
+        if (!evs[i])
             return fail(c, TB_EINVAL, "publish: no event");
-        }
-        if (!(e = api_event(evs[i])) || json_array_append_new(arr, e) < 0)
-            goto out;
+        if (i)
+            tb_wire_text_put(text, ",", 1);
+        api_event(text, evs[i]);
     }
-    if (!(text = json_dumps(arr, JSON_COMPACT)))
-        goto out;
+    tb_wire_text_put(text, "]", 1);
+    if (text->oom)
+        return TB_ENOMEM;
     snprintf(target, sizeof target, "%s/api/events", c->path);
-    if (strlen(c->token) > 4000) {
-        rc = fail(c, TB_EINVAL, "token too long");
-        goto out;
-    }
+    if (strlen(c->token) > 4000)
+        return fail(c, TB_EINVAL, "token too long");
     snprintf(hdr, sizeof hdr, "X-Auth-Token: %s\r\n", c->token);
-    rc = tb__http_post(c->host, c->port, target, hdr, text, strlen(text), c->timeout_ms, &status,
+    rc = tb__http_post(c->host, c->port, target, hdr, text->p, text->len, c->timeout_ms, &status,
                        &resp, c->err, sizeof c->err);
-    if (rc != TB_OK)
-        goto out;
-    if (status != 202) {
+    if (rc == TB_OK && status != 202)
         rc = fail(c, TB_EBROKER, "POST %s: HTTP %d %.300s", target, status, resp);
-        goto out;
-    }
+    free(resp);
+    if (rc != TB_OK)
+        return rc;
     /* 202: the node handed every event to its bus, the nearest thing to a
      * broker confirm over HTTP. */
     c->st.published += n;
     c->st.confirmed += n;
-out:
-    free(resp);
-    free(text);
-    json_decref(arr);
-    return rc;
+    return TB_OK;
 }
 
 /* Queues an event that arrived while waiting for a reply. */

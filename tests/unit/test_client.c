@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "../../lib/amqp_table.h"
 #include "tenbus/tenbus.h"
+#include "tenbus/wire_amqp.h"
 
 #ifndef TB_FIXTURES_DIR
 #error TB_FIXTURES_DIR must name tests/fixtures
@@ -32,28 +32,70 @@ static json_t *fixture(const char *name)
     return j;
 }
 
+static void table_hex(const amqp_table_t *t, char *out, size_t out_size)
+{
+    uint8_t buf[4096];
+    size_t off = 0;
+
+    assert_int_equal(amqp_encode_table((amqp_bytes_t){.len = sizeof buf, .bytes = buf},
+                                       (amqp_table_t *)t, &off), AMQP_STATUS_OK);
+    assert_true(2 * off < out_size);
+    for (size_t i = 0; i < off; i++)
+        sprintf(out + 2 * i, "%02x", buf[i]);
+    out[2 * off] = '\0';
+}
+
 static void test_header_types_match_py_amqp(void **state)
 {
     json_t *fx = fixture("header_types.json");
-    const char *hex = json_string_value(json_object_get(fx, "py_amqp_table_hex"));
     amqp_pool_t pool;
     amqp_table_t t;
-    uint8_t buf[4096];
-    size_t off = 0;
-    char got[2 * sizeof buf + 1];
+    char got[8193];
 
     (void)state;
     init_amqp_pool(&pool, 1024);
-    assert_int_equal(tb__amqp_from_json(json_object_get(fx, "headers"), &pool, &t), TB_OK);
-    assert_int_equal(amqp_encode_table((amqp_bytes_t){.len = sizeof buf, .bytes = buf}, &t, &off),
-                     AMQP_STATUS_OK);
-    for (size_t i = 0; i < off; i++)
-        sprintf(got + 2 * i, "%02x", buf[i]);
-    got[2 * off] = '\0';
+    assert_int_equal(tb_amqp_table_from_json(json_object_get(fx, "headers"), &pool, &t), TB_OK);
     /* The fixture holds py-amqp's "F" value: the 4-byte length, then the
      * entries, which is what amqp_encode_table writes. */
-    assert_string_equal(got, hex);
+    table_hex(&t, got, sizeof got);
+    assert_string_equal(got, json_string_value(json_object_get(fx, "py_amqp_table_hex")));
     empty_amqp_pool(&pool);
+    json_decref(fx);
+}
+
+/* The same values as an event's extra headers, through the codec's AMQP
+ * sink (what tb_client_publish and tenbusd's RabbitMQ publisher send): the
+ * extra entries are byte for byte py-amqp's. */
+static void test_codec_sink_types_match_py_amqp(void **state)
+{
+    json_t *fx = fixture("header_types.json"), *h = json_object_get(fx, "headers");
+    const char *names[32], *k;
+    json_t *v;
+    size_t n = 0;
+    tb_event *ev;
+    amqp_pool_t pool;
+    amqp_table_t t, extra;
+    tb_wire_text body = {0};
+    char got[8193];
+
+    (void)state;
+    json_object_foreach(h, k, v)
+        names[n++] = k;
+    names[n] = NULL;
+    tb_event_type type = {.name = "typed", .level = TB_LEVEL_SERVICE, .extra_fields = names};
+    tb_event_args args = {.fields = h};
+    assert_int_equal(tb_event_new(&type, &args, NULL, &ev), TB_OK);
+    init_amqp_pool(&pool, 1024);
+    assert_int_equal(tb_wire_amqp(tb_event_wire(ev), &pool, &t, &body), TB_OK);
+    /* name, origin_uuid, timestamp, required_access, required_acl, then the extras. */
+    assert_int_equal(t.num_entries, 5 + (int)n);
+    extra = (amqp_table_t){.num_entries = (int)n, .entries = t.entries + 5};
+    table_hex(&extra, got, sizeof got);
+    assert_string_equal(got, json_string_value(json_object_get(fx, "py_amqp_table_hex")));
+    assert_int_equal(t.entries[1].value.kind, AMQP_FIELD_KIND_VOID); /* origin_uuid, unset */
+    tb_wire_text_free(&body);
+    empty_amqp_pool(&pool);
+    tb_event_free(ev);
     json_decref(fx);
 }
 
@@ -65,8 +107,8 @@ static void test_decode_round_trip_keeps_values(void **state)
 
     (void)state;
     init_amqp_pool(&pool, 1024);
-    assert_int_equal(tb__amqp_from_json(h, &pool, &t), TB_OK);
-    back = tb__amqp_to_json(&t);
+    assert_int_equal(tb_amqp_table_from_json(h, &pool, &t), TB_OK);
+    back = tb_amqp_table_to_json(&t);
     assert_non_null(back);
     /* 'L' (beyond 32 bits, negative included) reads back signed, as py-amqp reads it. */
     assert_true(json_equal(h, back));
@@ -87,7 +129,7 @@ static void test_decode_leaves_out_what_json_cannot_hold(void **state)
         {.key = amqp_cstring_bytes("ok"), .value = {.kind = AMQP_FIELD_KIND_VOID}},
     };
     amqp_table_t t = {.num_entries = 4, .entries = e};
-    json_t *j = tb__amqp_to_json(&t);
+    json_t *j = tb_amqp_table_to_json(&t);
 
     (void)state;
     assert_non_null(j);
@@ -108,14 +150,14 @@ static void test_encode_refuses(void **state)
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
     json_object_set_new(o, key, json_true());
-    assert_int_equal(tb__amqp_from_json(o, &pool, &t), TB_EINVAL);  /* key over 255 bytes */
-    assert_int_equal(tb__amqp_from_json(arr, &pool, &t), TB_EINVAL); /* not an object */
+    assert_int_equal(tb_amqp_table_from_json(o, &pool, &t), TB_EINVAL);  /* key over 255 bytes */
+    assert_int_equal(tb_amqp_table_from_json(arr, &pool, &t), TB_EINVAL); /* not an object */
     for (int i = 0; i < TB_AMQP_MAX_DEPTH + 2; i++) {
         json_t *w = json_object();
         json_object_set_new(w, "d", deep);
         deep = w;
     }
-    assert_int_equal(tb__amqp_from_json(deep, &pool, &t), TB_EINVAL);
+    assert_int_equal(tb_amqp_table_from_json(deep, &pool, &t), TB_EINVAL);
     empty_amqp_pool(&pool);
     json_decref(o);
     json_decref(deep);
@@ -220,6 +262,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_types_match_py_amqp),
+        cmocka_unit_test(test_codec_sink_types_match_py_amqp),
         cmocka_unit_test(test_decode_round_trip_keeps_values),
         cmocka_unit_test(test_decode_leaves_out_what_json_cannot_hold),
         cmocka_unit_test(test_encode_refuses),
