@@ -322,15 +322,13 @@ static void entry_free(entry *e)
     free(e);
 }
 
-/* Generated headers and the body's data: an extra header may not take
+/* Generated headers and the body's data (the codec's list), and the
+ * addressing fields formats are filled from: an extra header may not take
  * their names. */
 static bool reserved_header(const char *k)
 {
-    static const char *const names[] = {
-        "name", "origin_uuid", "timestamp", "required_access", "required_acl", "tenant_uuid",
-        "user_uuid", "user_uuids", "data", NULL,
-    };
-    return one_of(k, names) || strncmp(k, "user_uuid:", 10) == 0;
+    static const char *const addressing[] = {"user_uuid", "user_uuids", NULL};
+    return tb_wire_reserved_key(k) || one_of(k, addressing);
 }
 
 /* Each {field} of a routing-key or ACL format must be something every event

@@ -88,41 +88,88 @@ static json_t *to_json_schema(const json_t *s)
     return o;
 }
 
-/* The generated headers of a type (what tb_event_new writes), plus its
- * extra fields, as schema properties and their required list. */
+/* Placeholders for what varies per event, in the generated headers' table. */
+#define PH_ORIGIN "<stack uuid>"
+#define PH_TIME "<ISO 8601>"
+#define PH_TENANT "<tenant uuid>"
+#define PH_USER "<user uuid>"
+
+/* The headers the codec generates for an event of type `t` (tenbus/wire.h:
+ * which headers, their order and values), for a sample event whose
+ * addressing is the placeholders above and whose routing key and ACL are
+ * the type's formats unfilled. A new object in header order, or NULL. */
+static json_t *generated_headers(const tb_event_type *t)
+{
+    static const char *const users[] = {PH_USER};
+    tb_wire_event w = {
+        .name = t->name, .level = t->level,
+        .routing_key = t->routing_key_fmt,
+        .acl_set = t->acl_fmt != NULL, .required_acl = t->acl_fmt,
+        .origin_uuid = PH_ORIGIN, .timestamp = PH_TIME,
+    };
+    if (t->level != TB_LEVEL_SERVICE)
+        w.tenant_uuid = PH_TENANT;
+    if (t->level == TB_LEVEL_USER)
+        w.user_uuid = PH_USER;
+    if (t->level == TB_LEVEL_MULTI_USER) {
+        w.user_uuids = users;
+        w.n_user_uuids = 1;
+    }
+    tb_wire_text text = {0};
+    json_t *o = NULL;
+    if (tb_wire_body_text(&w, &text) == TB_OK && !text.oom)
+        o = json_loadb(text.p, text.len, 0, NULL);
+    tb_wire_text_free(&text);
+    if (json_is_object(o))
+        json_object_del(o, "data");
+    return o;
+}
+
+/* The placeholder user's flag: user_uuid:<user uuid> (user, multi-user). */
+static bool is_user_flag(const char *key)
+{
+    return strncmp(key, "user_uuid:", 10) == 0 && strcmp(key + 10, PH_USER) == 0;
+}
+
+static bool is_placeholder(const json_t *v, const char *ph)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), ph) == 0;
+}
+
+/* The generated headers of a type, plus its extra fields, as schema
+ * properties and their required list (the user flags of user and
+ * multi-user events are patternProperties: user_patterns). */
 static void header_props(const tb_event_type *t, const json_t *extra, json_t *props, json_t *req)
 {
-    char acl[512];
-    const char *rk = t->routing_key_fmt ? t->routing_key_fmt : t->name;
-    if (t->acl_fmt)
-        snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: %s", t->acl_fmt);
-    else
-        snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: events.%s", rk);
-    char access[300];
-    snprintf(access, sizeof(access), "event.%s", t->name);
-    json_object_set_new(props, "name", json_pack("{s:s,s:s}", "type", "string", "const", t->name));
-    json_object_set_new(props, "origin_uuid", json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
-                        "description", "uuid of the publishing stack"));
-    json_object_set_new(props, "timestamp", json_pack("{s:s,s:s,s:s}", "type", "string", "format",
-                        "date-time", "description", "when the event was published (ISO 8601)"));
-    json_object_set_new(props, "required_access", json_pack("{s:s,s:s}", "type", "string", "const", access));
-    json_object_set_new(props, "required_acl", json_pack("{s:[s,s],s:s}", "type", "string", "null",
-                        "description", acl));
-    const char *names[] = { "name", "origin_uuid", "timestamp", "required_access", "required_acl" };
-    for (size_t i = 0; i < 5; i++)
-        json_array_append_new(req, json_string(names[i]));
-    if (t->level != TB_LEVEL_SERVICE) {
-        json_object_set_new(props, "tenant_uuid", json_pack("{s:s,s:s,s:s}", "type", "string", "format",
-                            "uuid", "description", "the tenant the event belongs to"));
-        json_array_append_new(req, json_string("tenant_uuid"));
-    }
-    if (t->level == TB_LEVEL_TENANT) {
-        json_object_set_new(props, "user_uuid:*", json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1,
-                            "description", "every user of the tenant may receive it"));
-        json_array_append_new(req, json_string("user_uuid:*"));
-    }
+    json_t *gen = generated_headers(t), *v;
     const char *k;
-    json_t *v;
+    json_object_foreach(gen, k, v) {
+        json_t *p;
+        if (is_user_flag(k))
+            continue;
+        if (is_placeholder(v, PH_ORIGIN))
+            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
+                          "description", "uuid of the publishing stack");
+        else if (is_placeholder(v, PH_TIME))
+            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "date-time",
+                          "description", "when the event was published (ISO 8601)");
+        else if (is_placeholder(v, PH_TENANT))
+            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
+                          "description", "the tenant the event belongs to");
+        else if (json_is_true(v))   /* user_uuid:* */
+            p = json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1,
+                          "description", "every user of the tenant may receive it");
+        else if (strcmp(k, "required_acl") == 0) {
+            char acl[600];
+            snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: %s",
+                     json_string_value(v));
+            p = json_pack("{s:[s,s],s:s}", "type", "string", "null", "description", acl);
+        } else   /* the name, the access a publisher needs */
+            p = json_pack("{s:s,s:O}", "type", "string", "const", v);
+        json_object_set_new(props, k, p);
+        json_array_append_new(req, json_string(k));
+    }
+    json_decref(gen);
     json_object_foreach((json_t *)extra, k, v) {
         json_object_set_new(props, k, to_json_schema(v));
         json_array_append_new(req, json_string(k));
@@ -444,11 +491,8 @@ static void header_row(FILE *f, const char *name, const char *value, const char 
 static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
 {
     const char *rk = t->routing_key_fmt ? t->routing_key_fmt : t->name;
-    char acl[600];
-    if (t->acl_fmt)
-        snprintf(acl, sizeof(acl), "%s", t->acl_fmt);
-    else
-        snprintf(acl, sizeof(acl), "events.%s", rk);
+    json_t *gen = generated_headers(t), *v;
+    const char *acl = json_string_value(json_object_get(gen, "required_acl"));
     hp(f, "<section class=\"event\" id=\"%s\"><h2>%s</h2>\n<p>%s</p>\n<table class=\"facts\">"
           "<tr><th>Level</th><td><span class=\"level\">%s</span></td></tr>"
           "<tr><th>Who receives it</th><td class=\"who\">%s</td></tr>"
@@ -457,23 +501,26 @@ static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
           "<h3>Headers</h3>\n<table class=\"headers\"><tr><th>header</th><th>value</th>"
           "<th>meaning</th></tr>\n", t->name, t->name, t->description, tb_level_name(t->level),
        who_receives(t->level), rk, acl);
-    char access[300];
-    snprintf(access, sizeof(access), "event.%s", t->name);
-    header_row(f, "name", t->name, "the event name");
-    header_row(f, "origin_uuid", "<stack uuid>", "the publishing stack");
-    header_row(f, "timestamp", "<ISO 8601>", "when it was published");
-    header_row(f, "required_access", access, "");
-    header_row(f, "required_acl", acl, "what a WebSocket session's ACL must grant");
-    if (t->level != TB_LEVEL_SERVICE)
-        header_row(f, "tenant_uuid", "<tenant uuid>", "the tenant");
-    if (t->level == TB_LEVEL_TENANT)
-        header_row(f, "user_uuid:*", "true", "every user of the tenant");
-    if (t->level == TB_LEVEL_USER)
-        header_row(f, "user_uuid:<user uuid>", "true", "the user");
-    if (t->level == TB_LEVEL_MULTI_USER)
-        header_row(f, "user_uuid:<user uuid>", "true", "one per listed user");
     const char *k;
-    json_t *v;
+    json_object_foreach(gen, k, v) {
+        const char *meaning = "";
+        if (is_placeholder(v, PH_ORIGIN))
+            meaning = "the publishing stack";
+        else if (is_placeholder(v, PH_TIME))
+            meaning = "when it was published";
+        else if (is_placeholder(v, PH_TENANT))
+            meaning = "the tenant";
+        else if (is_user_flag(k))
+            meaning = t->level == TB_LEVEL_USER ? "the user" : "one per listed user";
+        else if (json_is_true(v))
+            meaning = "every user of the tenant";
+        else if (strcmp(k, "name") == 0)
+            meaning = "the event name";
+        else if (strcmp(k, "required_acl") == 0)
+            meaning = "what a WebSocket session's ACL must grant";
+        header_row(f, k, json_is_true(v) ? "true" : json_string_value(v), meaning);
+    }
+    json_decref(gen);
     json_object_foreach((json_t *)extra, k, v) {
         char type[64];
         snprintf(type, sizeof(type), "<%s>", json_string_value(json_object_get(v, "type")));

@@ -29,7 +29,7 @@ static bool utf8(const char *s)
 
 /* Extra headers may not stand in for generated ones: letting content set
  * tenant_uuid or user_uuid:* would let it re-address the event. */
-static bool reserved_header(const char *key)
+bool tb_wire_reserved_key(const char *key)
 {
     static const char *const generated[] = {
         "name", "origin_uuid", "timestamp", "required_access", "required_acl",
@@ -94,7 +94,7 @@ tb_err tb_wire_check(const tb_wire_event *ev)
         return TB_EINVAL;
     for (size_t i = 0; i < ev->n_extra; i++) {
         const char *k = ev->extra[i].key;
-        if (!nonempty(k) || !utf8(k) || reserved_header(k) ||
+        if (!nonempty(k) || !utf8(k) || tb_wire_reserved_key(k) ||
             check_value(&ev->extra[i].value, false) != TB_OK)
             return TB_EINVAL;
         for (size_t j = 0; j < i; j++)

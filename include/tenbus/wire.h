@@ -111,6 +111,10 @@ TB_EXTERN tb_err tb_wire_check(const tb_wire_event *ev);
  * callback returned (the walk stops there). */
 TB_EXTERN tb_err tb_wire_encode(const tb_wire_event *ev, const tb_wire_sink *sink, void *ctx);
 
+/* True for a name an extra header may not take: a generated header's
+ * (user_uuid:<anything> included) or "data". */
+TB_EXTERN bool tb_wire_reserved_key(const char *key);
+
 /* The routing key to publish with: ev->routing_key, else the name. */
 TB_EXTERN const char *tb_wire_routing_key(const tb_wire_event *ev);
 
