@@ -14,6 +14,7 @@
 #include "net.h"
 #include "url.h"
 #include "wsclient.h"
+#include "wsx.h"   /* libtenbus internal: tb__pct_encode_append */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CLOSED = 2, EXIT_TIMEOUT = 3 };
 
@@ -65,7 +66,7 @@ static int build_target(const cli_url *u, const listen_opts *o, char *out, size_
     char ver[16];
     int n = snprintf(out, cap, "%s?%s%stoken=", u->path[0] ? u->path : "/", u->query,
                      u->query[0] ? "&" : "");
-    if (n < 0 || (size_t)n >= cap || cli_url_encode_append(out, cap, o->token) < 0)
+    if (n < 0 || (size_t)n >= cap || tb__pct_encode_append(out, cap, o->token) < 0)
         return -1;
     snprintf(ver, sizeof ver, "&version=%d", o->version);
     if (strlen(out) + strlen(ver) >= cap)

@@ -1,16 +1,16 @@
-/* The tenbusd transport of the client (see wsx.h). Written for the
- * library, apart from the daemon's server-side framing: a client reads
- * unmasked frames, masks its own, and needs nothing of the server's
- * connection machinery. Blocking I/O with deadlines on the caller's thread. */
+/* The tenbusd transport of the client (see wsx.h). The framing and the
+ * handshake's accept key are libtenbus's (ws_frame.h, shared with tenbusd
+ * and the CLI): a client reads unmasked frames with a client-side reader
+ * and masks its own. Blocking I/O with deadlines on the caller's thread. */
 #define _GNU_SOURCE /* asprintf, memmem */
 #include "wsx.h"
+#include "ws_frame.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,9 +26,7 @@ struct tb__ws {
     uint8_t *buf;        /* received bytes not yet parsed */
     size_t len, cap;
     size_t consumed;     /* bytes of the last returned message, dropped on the next call */
-    char *msg;           /* reassembled fragmented message */
-    size_t msg_len;
-    bool in_fragment;
+    ws_reader rd;        /* client side: frames, reassembly, UTF-8 of text messages */
 };
 
 static int64_t mono_ms(void)
@@ -264,10 +262,10 @@ static bool header_has(const char *head, const char *name, const char *value)
 tb_err tb__ws_open(const char *host, int port, const char *target, int timeout_ms,
                    tb__ws **out, char *err, size_t errlen)
 {
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const ws_reader_limits lim = {TB_WSX_MAX_MESSAGE, TB_WSX_MAX_MESSAGE};
     int64_t deadline = mono_ms() + timeout_ms;
-    unsigned char key[16], digest[SHA_DIGEST_LENGTH];
-    char key64[32], accept_src[96], accept64[32], *req = NULL, *hend;
+    unsigned char key[16];
+    char key64[32], accept64[29], *req = NULL, *hend;
     tb__ws *ws;
     tb_err rc;
     int n;
@@ -275,12 +273,12 @@ tb_err tb__ws_open(const char *host, int port, const char *target, int timeout_m
     if (RAND_bytes(key, sizeof key) != 1)
         return TB_ENOMEM;
     EVP_EncodeBlock((unsigned char *)key64, key, sizeof key);
-    snprintf(accept_src, sizeof accept_src, "%s%s", key64, guid);
-    SHA1((unsigned char *)accept_src, strlen(accept_src), digest);
-    EVP_EncodeBlock((unsigned char *)accept64, digest, sizeof digest);
+    if (ws__accept_key(key64, accept64) < 0)
+        return TB_ENOMEM;
     if (!(ws = calloc(1, sizeof *ws)))
         return TB_ENOMEM;
     ws->fd = -1;
+    ws__reader_init(&ws->rd, false, &lim);
     if ((rc = tcp_connect(host, port, deadline, &ws->fd, err, errlen)) != TB_OK)
         goto fail;
     n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
@@ -340,31 +338,19 @@ int tb__ws_fd(const tb__ws *ws)
 
 static tb_err send_frame(tb__ws *ws, int opcode, const void *p, size_t n)
 {
-    uint8_t hdr[14], mask[4], *frame;
-    size_t h = 0;
+    uint8_t mask[4], *frame;
+    size_t h;
     tb_err rc;
 
+    /* RFC 6455 §5.3: a fresh unpredictable key per frame. */
     if (RAND_bytes(mask, sizeof mask) != 1)
         return TB_ECONN;
-    hdr[h++] = (uint8_t)(0x80 | opcode);
-    if (n < 126) {
-        hdr[h++] = (uint8_t)(0x80 | n);
-    } else if (n <= 0xffff) {
-        hdr[h++] = 0x80 | 126;
-        hdr[h++] = (uint8_t)(n >> 8);
-        hdr[h++] = (uint8_t)n;
-    } else {
-        hdr[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            hdr[h++] = (uint8_t)((uint64_t)n >> (8 * i));
-    }
-    memcpy(hdr + h, mask, 4);
-    h += 4;
-    if (!(frame = malloc(h + n)))
+    if (!(frame = malloc(WS_MAX_HEADER + n)))
         return TB_ENOMEM;
-    memcpy(frame, hdr, h);
-    for (size_t i = 0; i < n; i++)
-        frame[h + i] = ((const uint8_t *)p)[i] ^ mask[i & 3];
+    h = ws__write_header(frame, opcode, true, n, mask);
+    if (n)
+        memcpy(frame + h, p, n);
+    ws__mask(frame + h, n, mask, 0);
     rc = send_all(ws->fd, frame, h + n, mono_ms() + 10000);
     free(frame);
     return rc == TB_OK ? TB_OK : TB_ECONN;
@@ -372,7 +358,7 @@ static tb_err send_frame(tb__ws *ws, int opcode, const void *p, size_t n)
 
 tb_err tb__ws_send_text(tb__ws *ws, const char *p, size_t n)
 {
-    return send_frame(ws, 0x1, p, n);
+    return send_frame(ws, WS_OP_TEXT, p, n);
 }
 
 int tb__ws_buffered(const tb__ws *ws)
@@ -380,42 +366,11 @@ int tb__ws_buffered(const tb__ws *ws)
     return ws && ws->len > ws->consumed;
 }
 
-/* Parses one frame from the buffer. Returns 1 with the frame's fields, 0 if
- * incomplete, -1 if malformed (masked, reserved bits, oversized). */
-static int parse_frame(const uint8_t *b, size_t len, int *fin, int *op, const uint8_t **pl,
-                       uint64_t *plen, size_t *flen)
+/* Drops the first n bytes of the receive buffer. */
+static void drop(tb__ws *ws, size_t n)
 {
-    size_t h = 2;
-    uint64_t n;
-
-    if (len < 2)
-        return 0;
-    if ((b[0] & 0x70) || (b[1] & 0x80)) /* no extension; servers never mask */
-        return -1;
-    *fin = b[0] >> 7;
-    *op = b[0] & 0x0f;
-    n = b[1] & 0x7f;
-    if (n == 126) {
-        if (len < 4)
-            return 0;
-        n = (uint64_t)b[2] << 8 | b[3];
-        h = 4;
-    } else if (n == 127) {
-        if (len < 10)
-            return 0;
-        n = 0;
-        for (int i = 0; i < 8; i++)
-            n = n << 8 | b[2 + i];
-        h = 10;
-    }
-    if (n > TB_WSX_MAX_MESSAGE)
-        return -1;
-    if (len - h < n)
-        return 0;
-    *pl = b + h;
-    *plen = n;
-    *flen = h + (size_t)n;
-    return 1;
+    memmove(ws->buf, ws->buf + n, ws->len - n);
+    ws->len -= n;
 }
 
 tb_err tb__ws_next(tb__ws *ws, int wait_ms, const char **msg, size_t *len, char *err,
@@ -425,28 +380,23 @@ tb_err tb__ws_next(tb__ws *ws, int wait_ms, const char **msg, size_t *len, char 
     bool waited = false;
 
     *msg = NULL;
-    if (ws->consumed) {
-        memmove(ws->buf, ws->buf + ws->consumed, ws->len - ws->consumed);
-        ws->len -= ws->consumed;
-        ws->consumed = 0;
-    }
-    if (ws->msg && !ws->in_fragment) {
-        free(ws->msg);
-        ws->msg = NULL;
-        ws->msg_len = 0;
-    }
+    drop(ws, ws->consumed);
+    ws->consumed = 0;
     for (;;) {
-        int fin, op, r;
-        const uint8_t *pl;
-        uint64_t plen;
-        size_t flen;
+        size_t used = 0;
+        ws_msg m;
+        int r = ws__reader_next(&ws->rd, ws->buf, ws->len, &used, &m);
 
-        r = parse_frame(ws->buf, ws->len, &fin, &op, &pl, &plen, &flen);
         if (r < 0) {
-            snprintf(err, errlen, "protocol error from the server (bad frame)");
+            snprintf(err, errlen, "protocol error from the server (%s)",
+                     r == -WS_CLOSE_INVALID_DATA ? "text not UTF-8"
+                     : r == -WS_CLOSE_TOO_BIG    ? "message too large"
+                     : r == -WS_CLOSE_INTERNAL   ? "out of memory"
+                                                 : "bad frame");
             return TB_ECONN;
         }
         if (r == 0) {
+            drop(ws, used);   /* a fragment the reader absorbed */
             if (waited && wait_ms >= 0 && deadline - mono_ms() <= 0)
                 return TB_OK;
             ssize_t got = recv_some(ws->fd, &ws->buf, &ws->len, &ws->cap,
@@ -461,56 +411,29 @@ tb_err tb__ws_next(tb__ws *ws, int wait_ms, const char **msg, size_t *len, char 
             }
             continue;
         }
-        if (op == 0x8) {
-            unsigned code = plen >= 2 ? (unsigned)pl[0] << 8 | pl[1] : 1005;
-            snprintf(err, errlen, "session closed by the server: %u %.*s", code,
-                     plen > 2 ? (int)(plen - 2) : 0, (const char *)pl + 2);
-            send_frame(ws, 0x8, pl, plen >= 2 ? 2 : 0);
+        if (m.opcode == WS_OP_TEXT) {
+            *msg = (const char *)m.data;
+            *len = m.len;
+            ws->consumed = used;
+            return TB_OK;
+        }
+        if (m.opcode == WS_OP_CLOSE) {
+            uint8_t code[2] = {(uint8_t)(m.close_code >> 8), (uint8_t)m.close_code};
+            snprintf(err, errlen, "session closed by the server: %u %.*s", m.close_code,
+                     (int)m.close_reason_len, m.close_reason ? m.close_reason : "");
+            send_frame(ws, WS_OP_CLOSE, code, m.close_code == WS_CLOSE_NO_STATUS ? 0 : 2);
             return TB_ECONN;
         }
-        if (op == 0x9) {
-            tb_err rc = send_frame(ws, 0xA, pl, (size_t)plen);
-            memmove(ws->buf, ws->buf + flen, ws->len - flen);
-            ws->len -= flen;
+        if (m.opcode == WS_OP_PING) {
+            tb_err rc = send_frame(ws, WS_OP_PONG, m.data, m.len);
+            drop(ws, used);
             if (rc != TB_OK) {
                 snprintf(err, errlen, "connection lost (pong)");
                 return TB_ECONN;
             }
             continue;
         }
-        if (op == 0xA || op == 0x2) { /* pong; binary: not part of the protocol */
-            memmove(ws->buf, ws->buf + flen, ws->len - flen);
-            ws->len -= flen;
-            continue;
-        }
-        if (op == 0x1 && fin && !ws->in_fragment) {
-            *msg = (const char *)pl;
-            *len = (size_t)plen;
-            ws->consumed = flen;
-            return TB_OK;
-        }
-        if ((op == 0x1 && !ws->in_fragment) || (op == 0x0 && ws->in_fragment)) {
-            char *m;
-            if (ws->msg_len + plen > TB_WSX_MAX_MESSAGE ||
-                !(m = realloc(ws->msg, ws->msg_len + (size_t)plen + 1))) {
-                snprintf(err, errlen, "message too large");
-                return TB_ECONN;
-            }
-            memcpy(m + ws->msg_len, pl, (size_t)plen);
-            ws->msg = m;
-            ws->msg_len += (size_t)plen;
-            memmove(ws->buf, ws->buf + flen, ws->len - flen);
-            ws->len -= flen;
-            ws->in_fragment = !fin;
-            if (fin) {
-                *msg = ws->msg;
-                *len = ws->msg_len;
-                return TB_OK;
-            }
-            continue;
-        }
-        snprintf(err, errlen, "protocol error from the server (opcode %d)", op);
-        return TB_ECONN;
+        drop(ws, used);   /* pong; binary: not part of the protocol */
     }
 }
 
@@ -520,7 +443,7 @@ void tb__ws_close(tb__ws *ws)
         return;
     if (ws->fd >= 0)
         close(ws->fd);
+    ws__reader_free(&ws->rd);
     free(ws->buf);
-    free(ws->msg);
     free(ws);
 }
