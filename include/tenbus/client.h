@@ -21,7 +21,9 @@
  *       not seen. wss:// is not supported.
  *
  * Publishing sends what a wazo-bus publisher sends for the same event
- * (docs/library.md lists the remaining differences):
+ * (docs/library.md lists the remaining differences), as libtenbus's one
+ * event codec encodes it (tenbus/wire.h; the AMQP sink tb_wire_amqp() of
+ * tenbus/wire_amqp.h, which tenbusd's publisher uses too):
  *   - exchange declared as wazo-bus declares it: given type (headers by
  *     default), durable, not auto-delete, not internal, no arguments;
  *   - routing key tb_event_routing_key(), body tb_event_body() as compact
@@ -31,8 +33,7 @@
  *     integers signed 32-bit 'I' when |i| < 2^31, else 64-bit 'L' holding
  *     the signed value (py-amqp's tag, read back as signed by py-amqp and
  *     by this client), reals doubles 'd', objects tables 'F', arrays 'A';
- *     origin_uuid is
- *     sent (void) even when the event has none;
+ *     origin_uuid is sent (void) even when the event has none;
  *   - properties content_type "application/json", content_encoding
  *     "utf-8", delivery_mode 2 (persistent), priority 0.
  *
@@ -104,8 +105,9 @@ typedef struct tb_client_config {
 typedef struct tb_message {
     const char *name;          /* the `name` header, else the body's "name" */
     const char *routing_key;   /* NULL over ws:// */
-    const json_t *headers;     /* object: the AMQP headers, typed (void -> null, tables ->
-                                * objects, arrays, integers, reals, booleans, strings) */
+    const json_t *headers;     /* object: the AMQP headers, typed as
+                                * tb_amqp_table_to_json() reads them (void -> null, tables
+                                * -> objects, arrays, integers, reals, booleans, strings) */
     const json_t *body;        /* object: the decoded JSON body (headers plus "data") */
     bool redelivered;
     uint64_t delivery_id;      /* 1, 2, ... per client: the same for every callback one
