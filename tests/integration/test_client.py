@@ -312,6 +312,28 @@ def test_unbuildable_event_publishes_nothing(cli_path, exchange, args, why):
         q.close()
 
 
+def test_tenbusd_publisher_types_integers_as_py_amqp(make_daemon, exchange):
+    """tenbusd's RabbitMQ publisher writes through the same codec sink as
+    the client: extra headers that are integers are 'I' when they fit in a
+    signed 32-bit, else 'L', as py-amqp (wazo-bus) types them."""
+    d = make_daemon(bus={"host": HOST, "port": PORT, "username": "guest", "password": "guest",
+                         "vhost": "/", "exchange_name": exchange, "exchange_type": "headers"})
+    d.start()
+    q = KombuQueue(exchange, {"x-match": "all", "name": "typed_ints"})
+    try:
+        ints = {"small": 5, "neg": -7, "i32max": 2**31 - 1, "i32min": -2**31,
+                "big": 2**40, "nbig": -2**40}
+        d.publish({"name": "typed_ints", "headers": ints, "data": {}})
+        m = q.get()
+        assert m is not None, "nothing received"
+        got = {k: v for k, v in m.headers.items() if k in ints}
+        assert got == {"small": ["I", 5], "neg": ["I", -7], "i32max": ["I", 2**31 - 1],
+                       "i32min": ["L", -2**31], "big": ["L", 2**40], "nbig": ["L", -2**40]}
+        assert m.headers["origin_uuid"] == ["S", d.uuid]
+    finally:
+        q.close()
+
+
 def test_publish_refusals_from_the_broker(cli_path, exchange):
     # The exchange exists with another type: the broker refuses the
     # declaration (406); nothing is reported as published.
