@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "wsx.h"
+#include "tenbus/catalogue.h" /* tb_level_name */
 #include "tenbus/client.h"
 #include "tenbus/hdrmatch.h"
 #include "tenbus/wire_amqp.h"
@@ -1091,15 +1092,11 @@ static void api_member(tb_wire_text *t, const char *key, const char *s)
  * timestamp. */
 static void api_event(tb_wire_text *t, const tb_event *ev)
 {
-    static const char *const levels[] = {
-        [TB_LEVEL_SERVICE] = "service", [TB_LEVEL_TENANT] = "tenant",
-        [TB_LEVEL_USER] = "user", [TB_LEVEL_MULTI_USER] = "multi_user",
-    };
     const tb_wire_event *w = tb_event_wire(ev);
 
     tb_wire_text_put(t, "{\"name\":", 8);
     tb_wire_text_put_string(t, w->name, strlen(w->name));
-    api_member(t, "level", levels[w->level]);
+    api_member(t, "level", tb_level_name(w->level));
     api_member(t, "routing_key", tb_wire_routing_key(w));
     api_member(t, "required_acl", tb_event_required_acl(ev));
     if (w->level != TB_LEVEL_SERVICE)
