@@ -121,12 +121,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "tenbusd: %s\n", err);
             goto out_cfg;
         }
+    tbd_config_pick_backends(&cfg);
     tbd_log_level lvl = TBD_LOG_INFO;
     if (cfg.log_level && tbd_log_parse_level(cfg.log_level, &lvl) < 0) {
         fprintf(stderr, "tenbusd: log_level: unknown level \"%s\"\n", cfg.log_level);
         goto out_cfg;
     }
     tbd_log_set_level(cfg.debug ? TBD_LOG_DEBUG : lvl);
+    if (cfg.auth_backend == TBD_AUTH_FILE && !cfg.tokens_file) {
+        fprintf(stderr, "tenbusd: auth backend file (%s): tenbus.tokens_file is not set "
+                "(-t FILE; or auth.* keys for wazo-auth)\n", cfg.auth_why);
+        goto out_cfg;
+    }
     if (check_only) {
         /* The event catalogue too: its errors name file, line and key. */
         tbd_catalogue *cat;
@@ -135,7 +141,9 @@ int main(int argc, char **argv)
             goto out_cfg;
         }
         tbd_catalogue_free(cat);
-        printf("configuration OK\n");
+        printf("configuration OK\nbus backend: %s (%s)\nauth backend: %s (%s)\n",
+               cfg.bus_backend == TBD_BUS_RABBITMQ ? "rabbitmq" : "embedded", cfg.bus_why,
+               cfg.auth_backend == TBD_AUTH_WAZO ? "wazo-auth" : "file", cfg.auth_why);
         rc = 0;
         goto out_cfg;
     }
@@ -143,6 +151,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "tenbusd: cannot open log file %s\n", cfg.log_file);
         goto out_cfg;
     }
+    log_info("bus backend: %s (%s)", cfg.bus_backend == TBD_BUS_RABBITMQ ? "rabbitmq" : "embedded",
+             cfg.bus_why);
+    log_info("auth backend: %s (%s)", cfg.auth_backend == TBD_AUTH_WAZO ? "wazo-auth" : "file",
+             cfg.auth_why);
     if (!cfg.uuid)
         log_warn("no stack uuid configured (uuid / XIVO_UUID): no event will match origin_uuid");
 

@@ -323,12 +323,11 @@ static void entry_free(entry *e)
 }
 
 /* Generated headers and the body's data (the codec's list), and the
- * addressing fields formats are filled from: an extra header may not take
- * their names. */
+ * addressing arguments' names: an extra header may not take them. */
 static bool reserved_header(const char *k)
 {
-    static const char *const addressing[] = {"user_uuid", "user_uuids", NULL};
-    return tb_wire_reserved_key(k) || one_of(k, addressing);
+    static const char *const args[] = { "user_uuid", "user_uuids", NULL };
+    return tb_wire_reserved_key(k) || one_of(k, args);
 }
 
 /* Each {field} of a routing-key or ACL format must be something every event

@@ -88,88 +88,121 @@ static json_t *to_json_schema(const json_t *s)
     return o;
 }
 
-/* Placeholders for what varies per event, in the generated headers' table. */
-#define PH_ORIGIN "<stack uuid>"
-#define PH_TIME "<ISO 8601>"
-#define PH_TENANT "<tenant uuid>"
-#define PH_USER "<user uuid>"
+/* ---- the generated headers, as the codec writes them -------------------- */
 
-/* The headers the codec generates for an event of type `t` (tenbus/wire.h:
- * which headers, their order and values), for a sample event whose
- * addressing is the placeholders above and whose routing key and ACL are
- * the type's formats unfilled. A new object in header order, or NULL. */
-static json_t *generated_headers(const tb_event_type *t)
+/* Adds "{f}" to `fields` for each {f} of a routing-key or ACL format but the
+ * addressing ones. */
+static void format_placeholders(const char *fmt, json_t *fields)
 {
-    static const char *const users[] = {PH_USER};
-    tb_wire_event w = {
-        .name = t->name, .level = t->level,
-        .routing_key = t->routing_key_fmt,
-        .acl_set = t->acl_fmt != NULL, .required_acl = t->acl_fmt,
-        .origin_uuid = PH_ORIGIN, .timestamp = PH_TIME,
-    };
-    if (t->level != TB_LEVEL_SERVICE)
-        w.tenant_uuid = PH_TENANT;
-    if (t->level == TB_LEVEL_USER)
-        w.user_uuid = PH_USER;
-    if (t->level == TB_LEVEL_MULTI_USER) {
-        w.user_uuids = users;
-        w.n_user_uuids = 1;
+    for (const char *c = fmt ? strchr(fmt, '{') : NULL; c; c = strchr(c + 1, '{')) {
+        const char *end = strchr(c, '}');
+        if (!end)
+            return;
+        char name[200], ph[204];
+        int n = (int)(end - c - 1);
+        snprintf(name, sizeof(name), "%.*s", n, c + 1);
+        snprintf(ph, sizeof(ph), "{%s}", name);
+        if (strcmp(name, "tenant_uuid") != 0 && strcmp(name, "user_uuid") != 0)
+            json_object_set_new(fields, name, json_string(ph));
     }
-    tb_wire_text text = {0};
-    json_t *o = NULL;
-    if (tb_wire_body_text(&w, &text) == TB_OK && !text.oom)
-        o = json_loadb(text.p, text.len, 0, NULL);
-    tb_wire_text_free(&text);
-    if (json_is_object(o))
-        json_object_del(o, "data");
-    return o;
 }
 
-/* The placeholder user's flag: user_uuid:<user uuid> (user, multi-user). */
-static bool is_user_flag(const char *key)
+/* A type's event built by the codec with placeholders for everything that
+ * varies ("{tenant_uuid}", "{user_uuid}", "{field}"): its headers are the
+ * type's, in order, and its routing key and required_acl come out as the
+ * formats themselves (braces are not escaped). The docs describe this, so
+ * DESIGN.md §1 is not written a second time here. NULL on error. */
+static tb_event *template_event(const tb_event_type *t)
 {
-    return strncmp(key, "user_uuid:", 10) == 0 && strcmp(key + 10, PH_USER) == 0;
+    static const char *const users[] = { "{user_uuid}" };
+    json_t *fields = json_object();
+    format_placeholders(t->routing_key_fmt, fields);
+    format_placeholders(t->acl_fmt, fields);
+    for (const char *const *f = t->extra_fields; f && *f; f++) {
+        char ph[204];
+        snprintf(ph, sizeof(ph), "{%s}", *f);
+        json_object_set_new(fields, *f, json_string(ph));
+    }
+    tb_event_args a = {
+        .tenant_uuid = "{tenant_uuid}", .user_uuid = "{user_uuid}", .user_uuids = users,
+        .n_user_uuids = 1, .fields = fields, .timestamp = EX_TIME,
+    };
+    tb_event *ev = NULL;
+    if (tb_event_new(t, &a, EX_ORIGIN, &ev) != TB_OK)
+        ev = NULL;
+    json_decref(fields);
+    return ev;
 }
 
-static bool is_placeholder(const json_t *v, const char *ph)
+/* How the docs show and explain one generated header. */
+typedef struct hdr_doc {
+    const char *shown_key, *shown_value, *meaning; /* HTML row */
+    json_t *schema;                                /* AsyncAPI property (new ref) */
+} hdr_doc;
+
+static bool generated_doc(const tb_event_type *t, const char *key, const json_t *value, hdr_doc *d)
 {
-    return json_is_string(v) && strcmp(json_string_value(v), ph) == 0;
+    const char *v = json_string_value(value);
+    static char acl_desc[600];
+    switch (tb_wire_header_kind(key)) {
+    case TB_HDR_NAME:
+        *d = (hdr_doc){key, v, "the event name", json_pack("{s:s,s:s}", "type", "string", "const", v)};
+        return true;
+    case TB_HDR_ORIGIN_UUID:
+        *d = (hdr_doc){key, "<stack uuid>", "the publishing stack",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid", "description",
+                                 "uuid of the publishing stack")};
+        return true;
+    case TB_HDR_TIMESTAMP:
+        *d = (hdr_doc){key, "<ISO 8601>", "when it was published",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "date-time", "description",
+                                 "when the event was published (ISO 8601)")};
+        return true;
+    case TB_HDR_REQUIRED_ACCESS:
+        *d = (hdr_doc){key, v, "", json_pack("{s:s,s:s}", "type", "string", "const", v)};
+        return true;
+    case TB_HDR_REQUIRED_ACL:
+        snprintf(acl_desc, sizeof(acl_desc), "ACL a WebSocket session's token must grant: %s", v ? v : "");
+        *d = (hdr_doc){key, v, "what a WebSocket session's ACL must grant",
+                       json_pack("{s:[s,s],s:s}", "type", "string", "null", "description", acl_desc)};
+        return true;
+    case TB_HDR_TENANT_UUID:
+        *d = (hdr_doc){key, "<tenant uuid>", "the tenant",
+                       json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid", "description",
+                                 "the tenant the event belongs to")};
+        return true;
+    case TB_HDR_USER:
+        if (t->level == TB_LEVEL_TENANT) {
+            *d = (hdr_doc){key, "true", "every user of the tenant",
+                           json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1, "description",
+                                     "every user of the tenant may receive it")};
+            return true;
+        }
+        /* user_uuid:<uuid>: a pattern, not a property (user_patterns) */
+        *d = (hdr_doc){"user_uuid:<user uuid>", "true",
+                       t->level == TB_LEVEL_USER ? "the user" : "one per listed user", NULL};
+        return true;
+    case TB_HDR_EXTRA:
+        break;
+    }
+    return false;
 }
 
-/* The generated headers of a type, plus its extra fields, as schema
- * properties and their required list (the user flags of user and
- * multi-user events are patternProperties: user_patterns). */
+/* The generated headers of a type (what the codec writes), plus its extra
+ * fields, as schema properties and their required list. */
 static void header_props(const tb_event_type *t, const json_t *extra, json_t *props, json_t *req)
 {
-    json_t *gen = generated_headers(t), *v;
+    tb_event *ev = template_event(t);
     const char *k;
-    json_object_foreach(gen, k, v) {
-        json_t *p;
-        if (is_user_flag(k))
+    json_t *v;
+    json_object_foreach((json_t *)(ev ? tb_event_headers(ev) : NULL), k, v) {
+        hdr_doc d;
+        if (!generated_doc(t, k, v, &d) || !d.schema)
             continue;
-        if (is_placeholder(v, PH_ORIGIN))
-            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
-                          "description", "uuid of the publishing stack");
-        else if (is_placeholder(v, PH_TIME))
-            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "date-time",
-                          "description", "when the event was published (ISO 8601)");
-        else if (is_placeholder(v, PH_TENANT))
-            p = json_pack("{s:s,s:s,s:s}", "type", "string", "format", "uuid",
-                          "description", "the tenant the event belongs to");
-        else if (json_is_true(v))   /* user_uuid:* */
-            p = json_pack("{s:s,s:b,s:s}", "type", "boolean", "const", 1,
-                          "description", "every user of the tenant may receive it");
-        else if (strcmp(k, "required_acl") == 0) {
-            char acl[600];
-            snprintf(acl, sizeof(acl), "ACL a WebSocket session's token must grant: %s",
-                     json_string_value(v));
-            p = json_pack("{s:[s,s],s:s}", "type", "string", "null", "description", acl);
-        } else   /* the name, the access a publisher needs */
-            p = json_pack("{s:s,s:O}", "type", "string", "const", v);
-        json_object_set_new(props, k, p);
+        json_object_set_new(props, k, d.schema);
         json_array_append_new(req, json_string(k));
     }
-    json_decref(gen);
+    tb_event_free(ev);
     json_object_foreach((json_t *)extra, k, v) {
         json_object_set_new(props, k, to_json_schema(v));
         json_array_append_new(req, json_string(k));
@@ -490,9 +523,13 @@ static void header_row(FILE *f, const char *name, const char *value, const char 
 
 static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
 {
-    const char *rk = t->routing_key_fmt ? t->routing_key_fmt : t->name;
-    json_t *gen = generated_headers(t), *v;
-    const char *acl = json_string_value(json_object_get(gen, "required_acl"));
+    tb_event *ev = template_event(t);
+    const json_t *hdrs = ev ? tb_event_headers(ev) : NULL;
+    const char *acl = NULL, *hk;
+    json_t *hv;
+    json_object_foreach((json_t *)hdrs, hk, hv)
+        if (tb_wire_header_kind(hk) == TB_HDR_REQUIRED_ACL)
+            acl = json_string_value(hv);
     hp(f, "<section class=\"event\" id=\"%s\"><h2>%s</h2>\n<p>%s</p>\n<table class=\"facts\">"
           "<tr><th>Level</th><td><span class=\"level\">%s</span></td></tr>"
           "<tr><th>Who receives it</th><td class=\"who\">%s</td></tr>"
@@ -500,27 +537,17 @@ static void event_html(FILE *f, const tb_event_type *t, const json_t *extra)
           "<tr><th>Required ACL</th><td><code class=\"acl\">%s</code></td></tr></table>\n"
           "<h3>Headers</h3>\n<table class=\"headers\"><tr><th>header</th><th>value</th>"
           "<th>meaning</th></tr>\n", t->name, t->name, t->description, tb_level_name(t->level),
-       who_receives(t->level), rk, acl);
+       who_receives(t->level), ev ? tb_event_routing_key(ev) : "", acl ? acl : "");
     const char *k;
-    json_object_foreach(gen, k, v) {
-        const char *meaning = "";
-        if (is_placeholder(v, PH_ORIGIN))
-            meaning = "the publishing stack";
-        else if (is_placeholder(v, PH_TIME))
-            meaning = "when it was published";
-        else if (is_placeholder(v, PH_TENANT))
-            meaning = "the tenant";
-        else if (is_user_flag(k))
-            meaning = t->level == TB_LEVEL_USER ? "the user" : "one per listed user";
-        else if (json_is_true(v))
-            meaning = "every user of the tenant";
-        else if (strcmp(k, "name") == 0)
-            meaning = "the event name";
-        else if (strcmp(k, "required_acl") == 0)
-            meaning = "what a WebSocket session's ACL must grant";
-        header_row(f, k, json_is_true(v) ? "true" : json_string_value(v), meaning);
+    json_t *v;
+    json_object_foreach((json_t *)hdrs, k, v) {
+        hdr_doc d;
+        if (generated_doc(t, k, v, &d)) {
+            header_row(f, d.shown_key, d.shown_value, d.meaning);
+            json_decref(d.schema);
+        }
     }
-    json_decref(gen);
+    tb_event_free(ev);
     json_object_foreach((json_t *)extra, k, v) {
         char type[64];
         snprintf(type, sizeof(type), "<%s>", json_string_value(json_object_get(v, "type")));

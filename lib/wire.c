@@ -27,18 +27,35 @@ static bool utf8(const char *s)
     return !s || ws__utf8_valid((const uint8_t *)s, strlen(s));
 }
 
+/* The generated headers' names, by tb_wire_hdr: the only place they are
+ * spelled. */
+static const char *const hdr_names[] = {
+    [TB_HDR_NAME] = "name",
+    [TB_HDR_ORIGIN_UUID] = "origin_uuid",
+    [TB_HDR_TIMESTAMP] = "timestamp",
+    [TB_HDR_REQUIRED_ACCESS] = "required_access",
+    [TB_HDR_REQUIRED_ACL] = "required_acl",
+    [TB_HDR_TENANT_UUID] = "tenant_uuid",
+};
+#define HDR(k) hdr_names[TB_HDR_##k]
+
+tb_wire_hdr tb_wire_header_kind(const char *key)
+{
+    if (!key)
+        return TB_HDR_EXTRA;
+    for (int k = TB_HDR_NAME; k <= TB_HDR_TENANT_UUID; k++)
+        if (strcmp(key, hdr_names[k]) == 0)
+            return (tb_wire_hdr)k;
+    if (strncmp(key, USER_PREFIX, USER_PREFIX_LEN) == 0)
+        return TB_HDR_USER;
+    return TB_HDR_EXTRA;
+}
+
 /* Extra headers may not stand in for generated ones: letting content set
  * tenant_uuid or user_uuid:* would let it re-address the event. */
 bool tb_wire_reserved_key(const char *key)
 {
-    static const char *const generated[] = {
-        "name", "origin_uuid", "timestamp", "required_access", "required_acl",
-        "tenant_uuid", "data",
-    };
-    for (size_t i = 0; i < sizeof generated / sizeof generated[0]; i++)
-        if (strcmp(key, generated[i]) == 0)
-            return true;
-    return strncmp(key, USER_PREFIX, USER_PREFIX_LEN) == 0;
+    return tb_wire_header_kind(key) != TB_HDR_EXTRA || (key && strcmp(key, "data") == 0);
 }
 
 static tb_err check_value(const tb_value *v, bool raw_ok)
@@ -227,20 +244,20 @@ tb_err tb_wire_encode(const tb_wire_event *ev, const tb_wire_sink *sk, void *ctx
         tb_timestamp_now(ts);
         timestamp = ts;
     }
-    if ((rc = put_str(sk, ctx, "name", ev->name)) != TB_OK ||
-        (rc = put_str(sk, ctx, "origin_uuid", ev->origin_uuid)) != TB_OK ||
-        (rc = put_str(sk, ctx, "timestamp", timestamp)) != TB_OK ||
-        (rc = put_joined(sk, ctx, "required_access", "event.", ev->name)) != TB_OK)
+    if ((rc = put_str(sk, ctx, HDR(NAME), ev->name)) != TB_OK ||
+        (rc = put_str(sk, ctx, HDR(ORIGIN_UUID), ev->origin_uuid)) != TB_OK ||
+        (rc = put_str(sk, ctx, HDR(TIMESTAMP), timestamp)) != TB_OK ||
+        (rc = put_joined(sk, ctx, HDR(REQUIRED_ACCESS), "event.", ev->name)) != TB_OK)
         return rc;
     /* required_acl is deprecated in wazo but what gateways check (§2). */
     if (ev->acl_set)
-        rc = put_str(sk, ctx, "required_acl", ev->required_acl);
+        rc = put_str(sk, ctx, HDR(REQUIRED_ACL), ev->required_acl);
     else
-        rc = put_joined(sk, ctx, "required_acl", "events.", tb_wire_routing_key(ev));
+        rc = put_joined(sk, ctx, HDR(REQUIRED_ACL), "events.", tb_wire_routing_key(ev));
     if (rc != TB_OK)
         return rc;
     if (ev->level != TB_LEVEL_SERVICE &&
-        (rc = put_str(sk, ctx, "tenant_uuid", ev->tenant_uuid)) != TB_OK)
+        (rc = put_str(sk, ctx, HDR(TENANT_UUID), ev->tenant_uuid)) != TB_OK)
         return rc;
     switch (ev->level) {
     case TB_LEVEL_TENANT:

@@ -294,9 +294,9 @@ tb_err tb_wire_amqp(const tb_wire_event *ev, amqp_pool_t *pool, amqp_table_t *he
 {
     if (!ev || !pool || !headers || !body)
         return TB_EINVAL;
-    /* At most (tenbus/wire.h): the five headers every event has,
-     * tenant_uuid, one flag (or one per user), the extra headers. */
-    size_t most = 7 + (ev->level == TB_LEVEL_MULTI_USER ? ev->n_user_uuids : 0) + ev->n_extra;
+    /* At most: the generated headers (tb_wire_hdr's TB_HDR_NAME ..
+     * TB_HDR_TENANT_UUID), one user flag (or one per user), the extras. */
+    size_t most = TB_HDR_TENANT_UUID + 1 + (ev->level == TB_LEVEL_MULTI_USER ? ev->n_user_uuids : 0) + ev->n_extra;
     if (most > INT32_MAX)
         return TB_EINVAL;
     amqp_sink s = {.pool = pool, .cap = (int)most, .body = body};

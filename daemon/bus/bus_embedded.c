@@ -6,11 +6,10 @@
 
 #include "bus/bus.h"
 #include "core/log.h"
-#include "core/server.h"
 
 typedef struct bus_embedded {
     tbd_bus base;
-    tbd_server *srv;
+    tbd_bus_host host;
 } bus_embedded;
 
 #define SMALL_BATCH 64    /* messages of one publish held on the stack */
@@ -18,7 +17,7 @@ typedef struct bus_embedded {
 /* The message of one publication; NULL if it cannot be built. */
 static tbd_msg *to_msg(const bus_embedded *e, const tbd_pub *p, tb_wire_text *text)
 {
-    const char *stack = e->srv->cfg->uuid;
+    const char *stack = e->host.cfg->uuid;
     if (p->ev) {
         int err;
         tbd_msg *m = tbd_msg_from_wire(p->ev, stack, text, &err);
@@ -47,7 +46,7 @@ static size_t publish(tbd_bus *b, const tbd_pub *p, size_t n)
         built++;
     /* One hand-off for the request: each wakes every worker. What was built
      * before a failure still goes out, in order. */
-    tbd_server_dispatch_batch(e->srv, m, built);
+    e->host.deliver(e->host.ctx, m, built);
     for (size_t i = 0; i < built; i++)
         tbd_msg_unref(m[i]);
     tb_wire_text_free(&text);
@@ -65,12 +64,12 @@ static const tbd_bus_ops embedded_ops = {
     .unsubscribe = no_binding, .connected = connected, .free = destroy,
 };
 
-tbd_bus *tbd_bus_embedded_new(tbd_server *srv)
+tbd_bus *tbd_bus_embedded_new(const tbd_bus_host *host)
 {
     bus_embedded *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
     e->base.ops = &embedded_ops;
-    e->srv = srv;
+    e->host = *host;
     return &e->base;
 }

@@ -4,7 +4,7 @@
  *
  * Threads. One thread owns the only AMQP connection (rabbitmq-c connections
  * are not thread-safe) and does all broker I/O: it consumes, publishes what
- * workers queued, and keeps the bindings in line with srv->subcounts.
+ * workers queued, and keeps the bindings in line with the node's subscriptions (host->sub_names).
  * Workers never touch the connection: publish() encodes (the wire codec's
  * AMQP sink) and queues (bounded; it takes none when down, fewer when full), subscribe()/unsubscribe() only flag the bindings
  * dirty; both wake the thread through a pipe it polls with the socket.
@@ -23,7 +23,7 @@
  *
  * Bindings are reconciled, not replayed: the thread keeps the set it has
  * bound and, when flagged dirty (or after a reconnect), diffs it against a
- * snapshot of srv->subcounts. That makes a subscribe racing an unsubscribe
+ * snapshot of the node's subscriptions. That makes a subscribe racing an unsubscribe
  * of the same name harmless, and makes re-binding after a reconnect the same
  * code path. Name N binds {x-match: all, name: N, origin_uuid: U}; "*" binds
  * {x-match: all, origin_uuid: U}. A message matching several bindings is
@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <uthash.h>
+#include <uv.h>
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -45,7 +46,6 @@
 #include "route/amqp_msg.h"
 #include "bus/bus.h"
 #include "core/log.h"
-#include "core/server.h"
 
 #define CHANNEL 1
 #define PUB_QUEUE_MAX 10000       /* queued publishes before publish() takes no more */
@@ -73,13 +73,14 @@ typedef struct bound {
 
 typedef struct bus_rmq {
     tbd_bus base;
-    tbd_server *srv;
+    tbd_bus_host host;
     const tbd_config *cfg;
     uv_thread_t thread;
     int wake_rd, wake_wr;         /* self-pipe: publish, (un)subscribe, stop */
     atomic_bool stop;
     atomic_bool up;               /* connected(): consuming and bound */
     atomic_bool bind_dirty;
+    atomic_int state;             /* tbd_bus_state, for sessions arriving meanwhile */
 
     uv_mutex_t lock;              /* guards the publish queue */
     pub_item *q_head, **q_tail;
@@ -203,6 +204,42 @@ static bool connected(tbd_bus *b)
     return atomic_load(&((bus_rmq *)b)->up);
 }
 
+static tbd_bus_state bus_state(tbd_bus *b)
+{
+    return (tbd_bus_state)atomic_load(&((bus_rmq *)b)->state);
+}
+
+/* ---- connection state and binding confirmations (AMQP thread) ----
+ * Sessions wait on these (session.c): a new one while an attempt is in
+ * progress, a subscriber until its name's binding is confirmed. */
+
+/* Publishes the outcome of an attempt (or a loss) and wakes the waiters. */
+static void set_state(bus_rmq *r, tbd_bus_state st)
+{
+    if (atomic_exchange(&r->state, (int)st) != (int)st && st != TBD_BUS_CONNECTING)
+        r->host.state_changed(r->host.ctx);
+}
+
+/* Every name of `set` is bound: queue.bind answered bind-ok for it on this
+ * connection (synchronous RPCs), now or in an earlier pass. */
+static void confirm_bound(bus_rmq *r, struct bound *set)
+{
+    size_t n = HASH_COUNT(set), i = 0;
+    if (!n)
+        return;
+    const char **names = malloc(n * sizeof(*names));
+    if (!names) {
+        /* The waiters stay; the next pass confirms again. */
+        log_error("rabbitmq: out of memory confirming bindings");
+        atomic_store(&r->bind_dirty, true);
+        return;
+    }
+    for (struct bound *e = set; e; e = e->hh.next)
+        names[i++] = e->name;
+    r->host.bound(r->host.ctx, names, n);
+    free(names);
+}
+
 /* ---- AMQP thread ---- */
 
 static const char *reply_text(amqp_rpc_reply_t rep, char *buf, size_t len)
@@ -311,12 +348,12 @@ static int do_bind(bus_rmq *r, const char *name, bool bind)
     return 0;
 }
 
-/* Makes the bound set equal to the names srv->subcounts holds now.
+/* Makes the bound set equal to the names the node subscribes to now.
  * -1 on a broker error (the connection must then be dropped). */
 static int reconcile(bus_rmq *r)
 {
     size_t n = 0;
-    char **want = tbd_server_sub_names(r->srv, &n);
+    char **want = r->host.sub_names(r->host.ctx, &n);
     int rc = -1;
     if (!want) {
         /* Retry on the next turn rather than unbinding what we could not list. */
@@ -351,6 +388,7 @@ static int reconcile(bus_rmq *r)
         free(e);
     }
     r->bound = keep;
+    confirm_bound(r, keep);
     rc = 0;
     goto out;
 fail_merge:
@@ -502,7 +540,7 @@ static void release_pending(bus_rmq *r, bool to_workers)
     if (!r->n_pend)
         return;
     if (to_workers) {
-        tbd_server_dispatch_batch(r->srv, r->pend, r->n_pend);
+        r->host.deliver(r->host.ctx, r->pend, r->n_pend);
         r->last_handoff = uv_hrtime();
     }
     for (size_t i = 0; i < r->n_pend; i++)
@@ -634,10 +672,12 @@ static void lost(bus_rmq *r)
     handoff(r);   /* consumed before the loss: still theirs to deliver */
     atomic_store(&r->up, false);
     conn_drop(r);
+    r->host.unbound_all(r->host.ctx);
     drop_pending(r);
     log_warn("rabbitmq connection lost host=%s port=%u: closing sessions", r->cfg->bus_host,
              r->cfg->bus_port);
-    tbd_server_close_sessions(r->srv, "bus connection lost");
+    r->host.lost(r->host.ctx, "bus connection lost");
+    set_state(r, TBD_BUS_DOWN);
 }
 
 /* Returns while stopping or once the connection is lost. */
@@ -686,8 +726,11 @@ static void amqp_thread(void *arg)
     unsigned failures = 0;
     while (!atomic_load(&r->stop)) {
         atomic_store(&r->bind_dirty, false);
+        set_state(r, TBD_BUS_CONNECTING);
         if (conn_open(r) < 0) {
             conn_drop(r);
+            r->host.unbound_all(r->host.ctx);
+            set_state(r, TBD_BUS_DOWN);
             /* 1, 2, 4, 8, 16, then every 32 s (DESIGN.md §5). */
             unsigned delay = failures < 5 ? 1u << failures : BACKOFF_MAX_S;
             failures++;
@@ -698,11 +741,13 @@ static void amqp_thread(void *arg)
         failures = 0;
         drop_pending(r);   /* none can exist: publish() refused while down */
         atomic_store(&r->up, true);
+        set_state(r, TBD_BUS_UP);
         log_info("rabbitmq connected host=%s port=%u vhost=%s exchange=%s queue=%s", r->cfg->bus_host,
                  r->cfg->bus_port, r->cfg->bus_vhost, r->cfg->bus_exchange_name, r->queue);
         serve(r);
     }
     atomic_store(&r->up, false);
+    atomic_store(&r->state, TBD_BUS_DOWN);
     if (r->conn) {
         send_queued(r);   /* best effort: what the API already accepted */
         graceful_close(r);
@@ -726,18 +771,22 @@ static void destroy(tbd_bus *b)
 
 static const tbd_bus_ops rabbitmq_ops = {
     .name = "rabbitmq", .publish = publish, .subscribe = binding_changed,
-    .unsubscribe = binding_changed, .connected = connected, .free = destroy,
+    .unsubscribe = binding_changed, .connected = connected, .state = bus_state, .free = destroy,
+    .confirms_binds = true,
 };
 
-tbd_bus *tbd_bus_rabbitmq_new(tbd_server *srv)
+tbd_bus *tbd_bus_rabbitmq_new(const tbd_bus_host *host)
 {
     bus_rmq *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->base.ops = &rabbitmq_ops;
-    r->srv = srv;
-    r->cfg = srv->cfg;
+    r->host = *host;
+    r->cfg = host->cfg;
     r->q_tail = &r->q_head;
+    /* The first attempt starts with the thread: a session arriving before
+     * it ends waits for it (DESIGN.md §5). */
+    atomic_init(&r->state, TBD_BUS_CONNECTING);
     if (!(r->scan = tbd_json_scanner_new())) {
         free(r);
         return NULL;

@@ -106,6 +106,7 @@ static const conf__opt conf__opts[] = {
 
     ENUM("tenbus.bus_backend", bus_backend, "embedded", conf__bus_kinds),
     NUM("tenbus.bus_batch_us", CONF_UINT, bus_batch_us, "200", 0, 100000),
+    NUM("tenbus.bus_wait_timeout", CONF_DURATION, bus_wait_timeout, "5", 0, 300),
     ENUM("tenbus.auth_backend", auth_backend, "file", conf__auth_kinds),
     STR("tenbus.tokens_file", tokens_file, NULL, CONF_NULLABLE | CONF_PATH),
     STR("tenbus.master_tenant_uuid", master_tenant_uuid, NULL, CONF_NULLABLE),
@@ -113,8 +114,8 @@ static const conf__opt conf__opts[] = {
     NUM("tenbus.workers", CONF_UINT, workers, "0", 0, 1024),
     { "tenbus.catalogue", CONF_PATHS, F(catalogue), NULL, 0, 0, NULL, CONF_PATH },
     { "tenbus.catalogue_strict", CONF_BOOL, F(catalogue_strict), "false", 0, 0, NULL, 0 },
-    NUM("tenbus.limits.max_frame_size", CONF_SIZE, limits.max_frame_size, "65536", 1 * KIB, GIB),
-    NUM("tenbus.limits.max_message_size", CONF_SIZE, limits.max_message_size, "262144", 1 * KIB, GIB),
+    NUM("tenbus.limits.max_frame_size", CONF_SIZE, limits.max_frame_size, "1MiB", 1 * KIB, GIB),
+    NUM("tenbus.limits.max_message_size", CONF_SIZE, limits.max_message_size, "1MiB", 1 * KIB, GIB),
     NUM("tenbus.limits.max_header_size", CONF_SIZE, limits.max_header_size, "8192", 1 * KIB, 1 * MIB),
     NUM("tenbus.limits.handshake_timeout", CONF_DURATION, limits.handshake_timeout, "10", 1, 3600),
     NUM("tenbus.limits.max_connections", CONF_UINT, limits.max_connections, "0", 0, 100000000),
@@ -461,6 +462,8 @@ void tbd_config_defaults(tbd_config *cfg)
     }
 }
 
+static void conf__note(tbd_config *cfg, const char *key);
+
 int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
     const conf__opt *o = key ? conf__find(key) : NULL;
@@ -478,6 +481,8 @@ int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *er
     json_decref(v);
     if (rc < 0)
         snprintf(err, errlen, "%s: %s", key, why);
+    else
+        conf__note(cfg, o->key);
     return rc;
 }
 
@@ -496,6 +501,58 @@ int tbd_config_set_kv(tbd_config *cfg, const char *kv, char *err, size_t errlen)
     int rc = tbd_config_set(cfg, key, eq + 1, err, errlen);
     free(key);
     return rc;
+}
+
+/* ---- backend selection ---------------------------------------------------- */
+
+/* Records that a file or a flag set `key`: the backend choice depends on
+ * what the operator wrote, not on the values (a default `bus.host` says
+ * nothing, a written one says "this file describes a RabbitMQ"). */
+static void conf__note(tbd_config *cfg, const char *key)
+{
+    if (strcmp(key, "tenbus.bus_backend") == 0)
+        cfg->given |= TBD_GIVEN_BUS_BACKEND;
+    else if (strcmp(key, "tenbus.auth_backend") == 0)
+        cfg->given |= TBD_GIVEN_AUTH_BACKEND;
+    else if (strcmp(key, "tenbus.tokens_file") == 0)
+        cfg->given |= TBD_GIVEN_TOKENS_FILE;
+    else if (strncmp(key, "auth.", 5) == 0)
+        cfg->given |= TBD_GIVEN_AUTH_KEYS;
+    else if (strncmp(key, "bus.", 4) == 0)
+        cfg->given |= TBD_GIVEN_BUS_KEYS;
+}
+
+void tbd_config_pick_backends(tbd_config *cfg)
+{
+    unsigned g = cfg->given;
+    bool auth_inferred = false;
+    if (g & TBD_GIVEN_AUTH_BACKEND) {
+        cfg->auth_why = "tenbus.auth_backend is set";
+    } else if (g & TBD_GIVEN_TOKENS_FILE) {
+        cfg->auth_backend = TBD_AUTH_FILE;
+        cfg->auth_why = "tenbus.tokens_file is set";
+    } else if (g & TBD_GIVEN_AUTH_KEYS) {
+        cfg->auth_backend = TBD_AUTH_WAZO;
+        cfg->auth_why = "auth.* keys set and no tenbus.tokens_file (wazo-websocketd configuration)";
+        auth_inferred = true;
+    } else {
+        cfg->auth_backend = TBD_AUTH_FILE;
+        cfg->auth_why = "no auth.* key and no tenbus.auth_backend (embedded default)";
+    }
+    if (g & TBD_GIVEN_BUS_BACKEND) {
+        cfg->bus_why = "tenbus.bus_backend is set";
+    } else if (g & TBD_GIVEN_BUS_KEYS) {
+        cfg->bus_backend = TBD_BUS_RABBITMQ;
+        cfg->bus_why = "bus.* keys set and no tenbus.bus_backend";
+    } else if (auth_inferred) {
+        /* wazo-websocketd always consumes RabbitMQ; its file may rely on
+         * the bus defaults (localhost:5672, guest) and name no bus key. */
+        cfg->bus_backend = TBD_BUS_RABBITMQ;
+        cfg->bus_why = "wazo-auth chosen from auth.* keys: a Wazo stack, RabbitMQ at bus.* (defaults)";
+    } else {
+        cfg->bus_backend = TBD_BUS_EMBEDDED;
+        cfg->bus_why = "no bus.* key and no tenbus.bus_backend (embedded default)";
+    }
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -575,6 +632,7 @@ static int conf__walk(tbd_config *cfg, const conf__file *f, const json_t *obj, c
                 snprintf(f->err, f->errlen, "%s:%d: %s: %s", f->path, line, dotted, why);
                 return -1;
             }
+            conf__note(cfg, o->key);
         } else if (conf__is_section(dotted)) {
             if (json_is_null(v))
                 continue;   /* "auth:" with nothing under it */
@@ -588,6 +646,9 @@ static int conf__walk(tbd_config *cfg, const conf__file *f, const json_t *obj, c
             if (conf__walk(cfg, f, v, dotted, dlen, ptr, plen) < 0)
                 return -1;
         } else {
+            /* An auth.* / bus.* key we do not use still says what the
+             * file describes. */
+            conf__note(cfg, dotted);
             conf__warn(f, line, "unused key %s", dotted);
         }
     }

@@ -14,8 +14,8 @@ typedef enum { TBD_AUTH_FILE = 0, TBD_AUTH_WAZO } tbd_auth_kind;
 typedef enum { TBD_CHECK_DYNAMIC = 0, TBD_CHECK_STATIC } tbd_check_strategy;
 
 typedef struct tbd_limits {
-    uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 65536 */
-    uint64_t max_message_size;    /* default 262144 */
+    uint64_t max_frame_size;      /* tenbus.limits.max_frame_size, default 1 MiB */
+    uint64_t max_message_size;    /* default 1 MiB, as wazo-websocketd */
     uint32_t max_header_size;     /* HTTP request head, default 8192 */
     uint32_t handshake_timeout;   /* seconds, default 10 */
     uint32_t max_connections;     /* default 0 = as many as the fd limit allows */
@@ -38,6 +38,8 @@ typedef struct tbd_config {
     /* websocket */
     char *listen;                 /* default "127.0.0.1" */
     uint32_t bus_batch_us;        /* tenbus.bus_batch_us: RabbitMQ hand-off gap, default 200 */
+    uint32_t bus_wait_timeout;    /* tenbus.bus_wait_timeout: seconds a new session waits for
+                                   * a bus connection attempt in progress, default 5 (0 = none) */
     uint16_t port;                /* default 9502 */
     uint32_t ping_interval;       /* seconds, default 60 */
     char *tls_certificate;        /* websocket.certificate: PEM chain (TLS is on when */
@@ -72,7 +74,20 @@ typedef struct tbd_config {
                                    * NULL-terminated; NULL = no catalogue */
     bool catalogue_strict;        /* tenbus.catalogue_strict: refuse uncatalogued names */
     tbd_limits limits;            /* tenbus.limits.* */
+
+    /* Which keys a file or a flag set (not defaults): TBD_GIVEN_*. The
+     * backend choice reads them (tbd_config_pick_backends). */
+    unsigned given;
+    const char *bus_why, *auth_why; /* static: why each backend was chosen */
 } tbd_config;
+
+enum {
+    TBD_GIVEN_BUS_BACKEND = 1 << 0,   /* tenbus.bus_backend */
+    TBD_GIVEN_AUTH_BACKEND = 1 << 1,  /* tenbus.auth_backend */
+    TBD_GIVEN_TOKENS_FILE = 1 << 2,   /* tenbus.tokens_file */
+    TBD_GIVEN_AUTH_KEYS = 1 << 3,     /* any auth.* key */
+    TBD_GIVEN_BUS_KEYS = 1 << 4,      /* any bus.* key */
+};
 
 /* Fills *cfg with the built-in defaults (all strings owned by cfg). */
 void tbd_config_defaults(tbd_config *cfg);
@@ -104,6 +119,15 @@ int tbd_config_set(tbd_config *cfg, const char *key, const char *value, char *er
 
 /* Applies a "dotted.key=value" string (split at the first '='). */
 int tbd_config_set_kv(tbd_config *cfg, const char *kv, char *err, size_t errlen);
+
+/* Chooses the backends not named by tenbus.bus_backend / tenbus.auth_backend,
+ * from the keys the file(s) and flags set (docs/tenbusd.md, "Backends"):
+ *   auth: tenbus.tokens_file set -> file; else any auth.* key -> wazo-auth;
+ *         else file.
+ *   bus:  any bus.* key -> rabbitmq; else wazo-auth chosen from auth.* keys
+ *         (a wazo-websocketd file) -> rabbitmq; else embedded.
+ * Call once, after the file and the flags. Sets bus_why / auth_why. */
+void tbd_config_pick_backends(tbd_config *cfg);
 
 void tbd_config_free(tbd_config *cfg);
 

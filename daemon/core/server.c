@@ -13,26 +13,22 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/conn.h"
+#include "ws/session.h"
 #include "catalogue/catalogue.h"
 
 struct tbd_subcount {
     char *name;
     unsigned n;
+    bool bound;            /* the bus confirmed its binding (or needs none) */
     UT_hash_handle hh;
 };
-
-static uv_loop_t main_loop;
-static uv_signal_t sig_term, sig_int, sig_hup;
 
 const char *tbd_server_master_tenant(tbd_server *srv)
 {
     return srv->auth->ops->master_tenant(srv->auth);
 }
 
-void tbd_server_dispatch(tbd_server *srv, tbd_msg *m)
-{
-    tbd_server_dispatch_batch(srv, &m, 1);
-}
+/* ---- what the bus backend sees of the node (tbd_bus_host) --------------- */
 
 static void close_sessions_task(tbd_worker *w, void *arg)
 {
@@ -47,15 +43,21 @@ static void close_sessions_task(tbd_worker *w, void *arg)
     }
 }
 
-void tbd_server_close_sessions(tbd_server *srv, const char *reason)
+/* Every WebSocket session of every worker ends with 1011 and `reason` (a
+ * static string). */
+static void host_lost(void *ctx, const char *reason)
 {
+    tbd_server *srv = ctx;
     for (unsigned i = 0; i < srv->n_workers; i++)
         if (tbd_worker_call(&srv->workers[i], close_sessions_task, (void *)reason) < 0)
             log_error("worker %u: cannot post session close (out of memory)", i);
 }
 
-void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
+/* Hands n messages to every worker: one lock and one wake-up per worker
+ * for the whole batch. Takes no ref of the caller's. */
+static void host_deliver(void *ctx, tbd_msg **m, size_t n)
 {
+    tbd_server *srv = ctx;
     if (n == 0)
         return;
     /* Numbered before any worker sees them: a session started after this
@@ -67,7 +69,7 @@ void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n)
         tbd_worker_post_batch(&srv->workers[i], m, n);
 }
 
-void tbd_server_sub_add(tbd_server *srv, const char *name)
+int tbd_server_sub_add(tbd_server *srv, const char *name)
 {
     struct tbd_subcount *s;
     bool first = false;
@@ -79,8 +81,10 @@ void tbd_server_sub_add(tbd_server *srv, const char *name)
             free(s);
             s = NULL;
         }
-        if (s)
+        if (s) {
+            s->bound = !srv->bus->ops->confirms_binds;
             HASH_ADD_KEYPTR(hh, srv->subcounts, s->name, strlen(s->name), s);
+        }
     }
     if (s)
         first = s->n++ == 0;
@@ -90,6 +94,7 @@ void tbd_server_sub_add(tbd_server *srv, const char *name)
      * name from another worker (they re-check the count). */
     if (first)
         srv->bus->ops->subscribe(srv->bus, name);
+    return s ? 0 : -1;
 }
 
 void tbd_server_sub_del(tbd_server *srv, const char *name)
@@ -109,8 +114,74 @@ void tbd_server_sub_del(tbd_server *srv, const char *name)
         srv->bus->ops->unsubscribe(srv->bus, name);
 }
 
-char **tbd_server_sub_names(tbd_server *srv, size_t *n)
+bool tbd_server_sub_bound(tbd_server *srv, const char *name)
 {
+    struct tbd_subcount *s;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_FIND_STR(srv->subcounts, name, s);
+    bool bound = s && s->bound;
+    uv_mutex_unlock(&srv->subs_lock);
+    return bound;
+}
+
+/* A name may have lost its last subscriber and gained a new one since the
+ * bus listed it: its binding was in place when the bus confirmed this list,
+ * and stays until a later pass sees the name unwanted, so marking the new
+ * entry bound is right. A name added after the list is not in it. */
+static void host_state_changed(void *ctx);
+
+static void host_bound(void *ctx, const char *const *names, size_t n)
+{
+    tbd_server *srv = ctx;
+    bool changed = false;
+    struct tbd_subcount *s;
+    uv_mutex_lock(&srv->subs_lock);
+    for (size_t i = 0; i < n; i++) {
+        HASH_FIND_STR(srv->subcounts, names[i], s);
+        if (s && !s->bound)
+            changed = s->bound = true;
+    }
+    uv_mutex_unlock(&srv->subs_lock);
+    if (changed)
+        host_state_changed(srv);
+}
+
+static void host_unbound_all(void *ctx)
+{
+    tbd_server *srv = ctx;
+    struct tbd_subcount *s, *t;
+    uv_mutex_lock(&srv->subs_lock);
+    HASH_ITER(hh, srv->subcounts, s, t)
+        s->bound = false;
+    uv_mutex_unlock(&srv->subs_lock);
+}
+
+static void bus_changed_task(tbd_worker *w, void *arg)
+{
+    (void)arg;
+    tbd_session_wake_waiters(w);
+}
+
+/* Every worker re-checks its sessions waiting on the bus. */
+static void host_state_changed(void *ctx)
+{
+    tbd_server *srv = ctx;
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (tbd_worker_call(&srv->workers[i], bus_changed_task, NULL) < 0)
+            log_error("worker %u: cannot post a bus change (out of memory)", i);
+}
+
+tbd_bus_state tbd_server_bus_state(tbd_server *srv)
+{
+    tbd_bus *b = srv->bus;
+    if (b->ops->state)
+        return b->ops->state(b);
+    return b->ops->connected(b) ? TBD_BUS_UP : TBD_BUS_DOWN;
+}
+
+static char **host_sub_names(void *ctx, size_t *n)
+{
+    tbd_server *srv = ctx;
     uv_mutex_lock(&srv->subs_lock);
     size_t cnt = HASH_COUNT(srv->subcounts), i = 0;
     char **names = calloc(cnt + 1, sizeof(*names));
@@ -184,8 +255,13 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
         if (tbd_worker_init(&srv->workers[i], srv, i, err, errlen) < 0)
             return -1;
     /* After the workers: a backend thread may dispatch at once. */
-    srv->bus = cfg->bus_backend == TBD_BUS_RABBITMQ ? tbd_bus_rabbitmq_new(srv)
-                                                    : tbd_bus_embedded_new(srv);
+    tbd_bus_host host = {
+        .ctx = srv, .cfg = cfg, .deliver = host_deliver, .state_changed = host_state_changed,
+        .bound = host_bound, .unbound_all = host_unbound_all, .lost = host_lost,
+        .sub_names = host_sub_names,
+    };
+    srv->bus = cfg->bus_backend == TBD_BUS_RABBITMQ ? tbd_bus_rabbitmq_new(&host)
+                                                    : tbd_bus_embedded_new(&host);
     if (!srv->bus) {
         snprintf(err, errlen, "cannot start the bus backend");
         return -1;
@@ -203,17 +279,15 @@ static void recheck_task(tbd_worker *w, void *arg)
             c->next_check = tbd_now_ms(w);
 }
 
-static tbd_server *the_server;
-
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
     log_info("signal %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    tbd_server_stop(the_server);
+    tbd_server_stop(s->data);
 }
 
 static void on_hup(uv_signal_t *s, int signum)
 {
-    tbd_server *srv = the_server;
+    tbd_server *srv = s->data;
     log_info("SIGHUP: reloading");
     if (tbd_log_open(srv->cfg->log_file) < 0)
         log_error("cannot reopen log file %s", srv->cfg->log_file);
@@ -243,22 +317,23 @@ void tbd_server_stop(tbd_server *srv)
 {
     for (unsigned i = 0; i < srv->n_workers; i++)
         tbd_worker_stop(&srv->workers[i]);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_hup, NULL);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 }
 
 int tbd_server_run(tbd_server *srv)
 {
-    the_server = srv;
     signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&main_loop);
-    uv_signal_init(&main_loop, &sig_term);
-    uv_signal_init(&main_loop, &sig_int);
-    uv_signal_init(&main_loop, &sig_hup);
-    uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
-    uv_signal_start(&sig_int, on_stop_signal, SIGINT);
-    uv_signal_start(&sig_hup, on_hup, SIGHUP);
+    uv_loop_init(&srv->main_loop);
+    uv_signal_t *sigs_h[] = { &srv->sig_term, &srv->sig_int, &srv->sig_hup };
+    for (size_t i = 0; i < 3; i++) {
+        uv_signal_init(&srv->main_loop, sigs_h[i]);
+        sigs_h[i]->data = srv;
+    }
+    uv_signal_start(&srv->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&srv->sig_hup, on_hup, SIGHUP);
     unsigned started = 0;
     for (; started < srv->n_workers; started++)
         if (tbd_worker_start(&srv->workers[started]) < 0)
@@ -274,10 +349,10 @@ int tbd_server_run(tbd_server *srv)
                  srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
                  srv->cfg->uuid ? srv->cfg->uuid : "-");
     }
-    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < started; i++)
         uv_thread_join(&srv->workers[i].thread);
-    uv_loop_close(&main_loop);
+    uv_loop_close(&srv->main_loop);
     log_info("tenbusd stopped");
     return started == srv->n_workers ? 0 : -1;
 }

@@ -32,25 +32,23 @@ struct tbd_server {
     uv_mutex_t subs_lock;
     struct tbd_subcount *subcounts;  /* node-wide name -> subscriber count */
     double started_at;
+    /* the main thread's loop: signals only (handles' data = this server) */
+    uv_loop_t main_loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
 };
 
 int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen);
 int tbd_server_run(tbd_server *srv);      /* blocks until stopped; 0 on clean stop */
 void tbd_server_stop(tbd_server *srv);    /* any thread: close sessions with 1001, stop */
 void tbd_server_free(tbd_server *srv);
-/* Hands one message to every worker (takes no ref of the caller's). */
-void tbd_server_dispatch(tbd_server *srv, tbd_msg *m);
-/* Same for n messages at once: one lock and one wake-up per worker for
- * the whole batch (a consumer that drains its broker socket uses this). */
-void tbd_server_dispatch_batch(tbd_server *srv, tbd_msg **m, size_t n);
-/* Closes every WebSocket session of every worker with 1011 and `reason`
- * (a static string), e.g. "bus connection lost". Any thread. */
-void tbd_server_close_sessions(tbd_server *srv, const char *reason);
-void tbd_server_sub_add(tbd_server *srv, const char *name);
+/* Counts a session's subscription to `name` (or "*"): 0, or -1 on ENOMEM. */
+int tbd_server_sub_add(tbd_server *srv, const char *name);
 void tbd_server_sub_del(tbd_server *srv, const char *name);
-/* Snapshot of the names with subscribers on this node (bus backends
- * re-bind from it). Returns a new array of *n new strings, or NULL on ENOMEM. */
-char **tbd_server_sub_names(tbd_server *srv, size_t *n);
+/* True if `name` is in place on the bus (the bus confirmed its binding, or
+ * needs none). Any thread. */
+bool tbd_server_sub_bound(tbd_server *srv, const char *name);
+/* Where the bus connection stands (a new session waits while CONNECTING). */
+tbd_bus_state tbd_server_bus_state(tbd_server *srv);
 const char *tbd_server_master_tenant(tbd_server *srv);
 
 #endif

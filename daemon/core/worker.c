@@ -132,10 +132,9 @@ static void begin_stop(tbd_worker *w)
     tbd_conn *c, *n;
     for (c = w->conns; c; c = n) {
         n = c->next;
-        if (c->state == TBD_CONN_WS)
-            tbd_conn_close_ws(c, WS_CLOSE_GOING_AWAY, "server shutdown");
-        else if (c->state == TBD_CONN_HTTP && !c->paused)
-            tbd_conn_abort(c);
+        const tbd_conn_phase *ph = tbd_conn_phase_of(c);
+        if (ph->stop)
+            ph->stop(c);
     }
     w->sweep.data = (void *)(uintptr_t)(tbd_now_ms(w) + STOP_GRACE_MS);
     uv_timer_start(&w->sweep, on_sweep, 10, 10);
@@ -174,40 +173,12 @@ static void on_sweep(uv_timer_t *t)
             finish_stop(w);
         return;
     }
-    const tbd_config *cfg = w->srv->cfg;
-    uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
-                                                                : 2 * cfg->ping_interval) * 1000;
+    tbd_session_wake_waiters(w);   /* deadlines of sessions waiting on the bus */
     tbd_conn *c, *n;
     for (c = w->conns; c; c = n) {
         n = c->next;
-        if (c->closed)
-            continue;
-        switch (c->state) {
-        case TBD_CONN_HTTP:
-            if (!c->paused && now >= c->deadline) {
-                TBD_STAT_INC(w, TBD_ST_HANDSHAKE_TIMEOUTS);
-                log_debug("idle/handshake timeout peer=%s", c->peer);
-                tbd_conn_abort(c);
-            }
-            break;
-        case TBD_CONN_WS:
-            /* Any bytes count as an answer: a client busy sending is alive,
-             * and one that never answers pings is not (RFC 6455 §5.5.2). */
-            if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
-                log_info("ping timeout user=%s peer=%s idle_ms=%llu",
-                         c->tok->user_uuid ? c->tok->user_uuid : "-", c->peer,
-                         (unsigned long long)(now - c->last_seen));
-                tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "ping timeout");
-                break;
-            }
-            if (c->next_check && now >= c->next_check && !c->auth_busy)
-                tbd_session_check_token(c);
-            break;
-        case TBD_CONN_CLOSING:
-            if (now >= c->deadline)
-                tbd_conn_abort(c);
-            break;
-        }
+        if (!c->closed)
+            tbd_conn_phase_of(c)->sweep(c, now);
     }
 }
 
@@ -333,6 +304,7 @@ void tbd_worker_free(tbd_worker *w)
     finish_stop(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     run_tasks(w);
+    tbd_session_free_waiters(w);
     drain_inbox(w);
     tbd_route_free(w);
     uv_loop_close(&w->loop);

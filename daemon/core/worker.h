@@ -51,6 +51,11 @@ struct tbd_worker {
     uint32_t acl_names_n, acl_gen;
     tbd_buf *ping_frame;
 
+    /* sessions waiting on the bus (session.c): for a connection attempt's
+     * outcome, or for the bindings of their subscriptions */
+    struct tbd_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+
     tbd_stats stats;
 };
 

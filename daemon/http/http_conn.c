@@ -135,6 +135,7 @@ static int on_headers_complete(http_parser *p)
     tbd_http *h = p->data;
     h->headers_done = true;
     h->req.method = p->method;
+    h->req.http11 = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
     if (!p->upgrade && (p->flags & F_CONTENTLENGTH) && p->content_length > h->max_body) {
         h->too_large = true;
         return -1; /* stop parsing: answered with 413 */
@@ -383,6 +384,10 @@ int tbd_http_upgrade_check(const tbd_http_req *r, char accept[29], const char **
         *why = "not a websocket upgrade request";
         return 400;
     }
+    if (!r->http11) {
+        *why = "websocket upgrade needs HTTP/1.1 or later";
+        return 400;
+    }
     if (!r->hdr[H_WS_VERSION] || strcmp(r->hdr[H_WS_VERSION], "13") != 0) {
         *why = "unsupported Sec-WebSocket-Version";
         return 426;
@@ -527,7 +532,8 @@ ssize_t tbd_http_feed(tbd_conn *c, uint8_t *data, size_t len)
     return (ssize_t)n;
 }
 
-void tbd_http_request_done(tbd_conn *c)
+/* The response is written: go on with the next request. */
+static void request_done(tbd_conn *c)
 {
     tbd_http *h = c->http;
     /* Only once the response itself is written (not an interim 100). */
@@ -539,3 +545,26 @@ void tbd_http_request_done(tbd_conn *c)
     c->deadline = tbd_now_ms(c->w) + (uint64_t)c->w->srv->cfg->limits.handshake_timeout * 1000;
     tbd_conn_resume(c);
 }
+
+/* ---- the phase's operations (net/conn.h) ---- */
+
+static void http_sweep(tbd_conn *c, uint64_t now)
+{
+    if (!c->paused && now >= c->deadline) {
+        TBD_STAT_INC(c->w, TBD_ST_HANDSHAKE_TIMEOUTS);
+        log_debug("idle/handshake timeout peer=%s", c->peer);
+        tbd_conn_abort(c);
+    }
+}
+
+/* A request being handled (paused) finishes and answers first. */
+static void http_stop(tbd_conn *c)
+{
+    if (!c->paused)
+        tbd_conn_abort(c);
+}
+
+const tbd_conn_phase tbd_http_phase = {
+    .name = "http", .feed = tbd_http_feed, .sweep = http_sweep, .stop = http_stop,
+    .written = request_done,
+};

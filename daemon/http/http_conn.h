@@ -20,6 +20,7 @@ typedef struct tbd_http_req {
     char *body;
     size_t body_len;
     bool keep_alive;
+    bool http11;             /* HTTP/1.1 or later (RFC 6455 §4.2.1 needs it to upgrade) */
 } tbd_http_req;
 
 /* The HTTP parser of one connection, usable without one (tests, fuzzing). */
@@ -62,7 +63,8 @@ void tbd_http_free(struct tbd_conn *c);
 ssize_t tbd_http_feed(struct tbd_conn *c, uint8_t *data, size_t len);
 void tbd_http_respond(struct tbd_conn *c, int status, const char *ctype, const char *body, size_t len);
 void tbd_http_respond_json(struct tbd_conn *c, int status, json_t *body); /* steals body */
-void tbd_http_request_done(struct tbd_conn *c);   /* response written: go on with the next request */
+/* The HTTP phase's operations (net/conn.h). */
+extern const struct tbd_conn_phase tbd_http_phase;
 /* The request being handled (valid from tbd_api_handle until its response is written). */
 const tbd_http_req *tbd_http_current(struct tbd_conn *c);
 

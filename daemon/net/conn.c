@@ -25,6 +25,17 @@
 #include "http/http_conn.h"
 #include "ws/session.h"
 
+static const tbd_conn_phase *const phases[TBD_CONN_N_PHASES] = {
+    [TBD_CONN_HTTP] = &tbd_http_phase,
+    [TBD_CONN_WS] = &tbd_ws_phase,
+    [TBD_CONN_CLOSING] = &tbd_ws_closing_phase,
+};
+
+const tbd_conn_phase *tbd_conn_phase_of(const tbd_conn *c)
+{
+    return phases[c->state];
+}
+
 #define TBD_MAX_IOV 256
 #define TBD_WREQ_KEEP 256
 
@@ -114,8 +125,9 @@ void tbd_conn_abort(tbd_conn *c)
 {
     if (c->closed)
         return;
-    if (c->state == TBD_CONN_WS)
-        tbd_session_end(c);
+    const tbd_conn_phase *ph = phases[c->state];
+    if (ph->leave)
+        ph->leave(c);
     c->closed = true;
     if (c->tls && !c->writing) {
         /* Best effort, never waited for: close_notify (or the alert of a
@@ -213,8 +225,9 @@ void tbd_conn_close_ws(tbd_conn *c, uint16_t code, const char *reason)
         return;
     c->close_code = code;
     c->close_reason = reason;
-    if (c->state == TBD_CONN_WS)
-        tbd_session_end(c);
+    const tbd_conn_phase *ph = phases[c->state];
+    if (ph->leave)
+        ph->leave(c);
     static const uint16_t codes[] = {
 #define X(n) n,
         TBD_CLOSE_CODES(X)
@@ -226,7 +239,6 @@ void tbd_conn_close_ws(tbd_conn *c, uint16_t code, const char *reason)
     if (c->slow)
         q_drop_pending(c);
     c->state = TBD_CONN_CLOSING;
-    c->started = false;
     c->close_after_flush = true;
     c->deadline = tbd_now_ms(c->w) + TBD_CLOSE_WAIT_MS;
     tbd_buf *b = tbd_buf_close(code, reason);
@@ -256,6 +268,28 @@ static void pop_written(tbd_conn *c, uint32_t n)
 /* Everything queued so far is written and no write is in flight. Frames
  * queued meanwhile wait for the next flush (this iteration's check phase),
  * where they are merged into one write. */
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    tbd_conn *c = req->data;
+    free(req);
+    tbd_conn_unref(c);
+}
+
+/* Draining (session.c): the close frame is written; FIN after it, so the
+ * peer reads it and closes, and our close then finds no unread input. */
+static void shutdown_write(tbd_conn *c)
+{
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    c->shut_wr = true;
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        tbd_conn_abort(c);
+        return;
+    }
+    req->data = c;
+    c->refs++;
+}
+
 static void write_done(tbd_conn *c)
 {
     if (c->closed)
@@ -264,8 +298,10 @@ static void write_done(tbd_conn *c)
         mark_dirty(c);
     else if (c->close_after_flush && (c->state == TBD_CONN_HTTP || c->peer_closed))
         tbd_conn_abort(c);
-    else if (c->state == TBD_CONN_HTTP && c->http)
-        tbd_http_request_done(c);
+    else if (c->close_after_flush && c->draining && !c->shut_wr)
+        shutdown_write(c);
+    else if (phases[c->state]->written)
+        phases[c->state]->written(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -425,8 +461,7 @@ void tbd_conn_process_input(tbd_conn *c, uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->closed && !c->paused) {
-        ssize_t n = c->state == TBD_CONN_HTTP ? tbd_http_feed(c, data + off, len - off)
-                                          : tbd_session_feed(c, data + off, len - off);
+        ssize_t n = phases[c->state]->feed(c, data + off, len - off);
         if (n < 0 || c->closed)
             return;
         if (n == 0)

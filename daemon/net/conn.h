@@ -20,10 +20,41 @@
 
 typedef struct tbd_user tbd_user;
 
-typedef enum { TBD_CONN_HTTP = 0, TBD_CONN_WS, TBD_CONN_CLOSING } tbd_conn_state;
+/* A connection's phase: what its input is and what its timers mean. */
+typedef enum { TBD_CONN_HTTP = 0, TBD_CONN_WS, TBD_CONN_CLOSING, TBD_CONN_N_PHASES } tbd_conn_state;
+
+/* Where a WebSocket session stands (ws/session.c). Concurrent work in
+ * flight (a renewal, a periodic check) has its own flags. */
+typedef enum {
+    TBD_SESS_NONE = 0,        /* not a session (HTTP phase) */
+    TBD_SESS_AUTHENTICATING,  /* initial token lookup pending; input paused */
+    TBD_SESS_WAITING_BUS,     /* authenticated; waits for a bus connection attempt */
+    TBD_SESS_OPEN,            /* commands accepted; no event delivered yet */
+    TBD_SESS_STARTED,         /* `start` done: events are delivered */
+    TBD_SESS_ENDED,           /* unindexed, end logged (closing or closed) */
+} tbd_sess_state;
 typedef enum { TBD_ROLE_NONE = 0, TBD_ROLE_USER, TBD_ROLE_ADMIN, TBD_ROLE_MASTER } tbd_role;
 
 struct tbd_http; /* http/http_conn.c */
+
+/* What a connection does in each phase. net/conn.c and the worker call
+ * through tbd_conn_phase_of(c), an index into a table by c->state (one byte
+ * per connection, not a pointer). Implementations: tbd_http_phase
+ * (http/http_conn.c), tbd_ws_phase and tbd_ws_closing_phase (ws/session.c). */
+typedef struct tbd_conn_phase {
+    const char *name;
+    /* Input bytes: how many it used (0: needs more), or -1 once closed. */
+    ssize_t (*feed)(tbd_conn *c, uint8_t *data, size_t len);
+    /* The worker's periodic sweep: deadlines, pings, token re-checks. */
+    void (*sweep)(tbd_conn *c, uint64_t now);
+    /* The worker is stopping (NULL: nothing to do). */
+    void (*stop)(tbd_conn *c);
+    /* Leaving the phase, by a close or an abort (NULL: nothing to do). */
+    void (*leave)(tbd_conn *c);
+    /* Everything queued is written and the conn is not closing (NULL:
+     * nothing to do). */
+    void (*written)(tbd_conn *c);
+} tbd_conn_phase;
 
 struct tbd_conn {
     uv_tcp_t tcp;              /* first member: the handle's data is the conn */
@@ -31,8 +62,14 @@ struct tbd_conn {
     uint8_t state;             /* tbd_conn_state */
     uint8_t version;           /* protocol 1 or 2 */
     uint8_t role;              /* tbd_role while indexed */
-    bool started, star, writing, dirty, reading, paused, closed, indexed, slow;
-    bool ended, peer_closed, auth_busy, checking;
+    uint8_t sess;              /* tbd_sess_state */
+    bool star, indexed;        /* index: subscribed to "*"; in the worker's index */
+    bool renewing, checking;   /* a `token` renewal / a periodic re-check in flight */
+    /* I/O */
+    bool writing, dirty, reading, paused, closed, slow, peer_closed;
+    /* one byte, so the struct keeps its size (idle memory per session) */
+    bool draining : 1;         /* closed for bad input: unread input is discarded */
+    bool shut_wr : 1;          /* draining: write side shut down after the close frame */
     bool close_after_flush;    /* HTTP: Connection: close; WS: close frame queued */
     uint16_t n_subs;
     int refs;                  /* pending async operations + 1 while open */
@@ -75,6 +112,9 @@ struct tbd_conn {
     tbd_conn *uprev, *unext;         /* user bucket */
     tbd_conn *dnext;                 /* worker's dirty list */
 };
+
+const tbd_conn_phase *tbd_conn_phase_of(const tbd_conn *c);
+
 
 void tbd_conn_accept(tbd_worker *w);
 int tbd_conn_send(tbd_conn *c, tbd_buf *b);        /* takes the caller's ref; -1 if closed/overflow */

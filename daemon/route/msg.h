@@ -24,7 +24,7 @@ typedef struct tbd_msg {
     bool all_users;         /* `user_uuid:*` is true */
     size_t n_users;
     const char **user_uuids; /* each `user_uuid:<uuid>` that is true */
-    uint64_t seq;           /* node-wide dispatch order, set by tbd_server_dispatch */
+    uint64_t seq;           /* node-wide dispatch order, set when the bus delivers it (core/server.c) */
     tbd_buf *v1;            /* text frame: the body as it came */
     tbd_buf *v2;            /* text frame: {"op":"event","code":0,"data":<body>} */
 } tbd_msg;

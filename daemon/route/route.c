@@ -10,7 +10,7 @@
  *                      for events naming them.
  * So no session is a candidate twice for one event, and a session outside
  * the event's tenant is never even looked at (master tenant aside). The
- * remaining per-session checks (started, subscription, ACL) run only on
+ * remaining per-session checks (session started, subscription, ACL) run only on
  * candidates.
  *
  * ACL verdicts are cached per session: each worker interns the required
@@ -228,7 +228,8 @@ static bool subscribed(const tbd_conn *c, const char *name)
 
 static void consider(tbd_worker *w, tbd_conn *c, tbd_msg *m, uint32_t acl_id)
 {
-    if (!c->started || m->seq <= c->start_seq || c->state != TBD_CONN_WS || !subscribed(c, m->name))
+    /* STARTED implies the WebSocket phase: leaving it ends the session. */
+    if (c->sess != TBD_SESS_STARTED || m->seq <= c->start_seq || !subscribed(c, m->name))
         return;
     if (!acl_granted(w, c, m->required_acl, acl_id))
         return;

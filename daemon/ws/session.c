@@ -3,7 +3,8 @@
  * Messages of a session are handled strictly in order: while a token lookup
  * is pending (initial auth or renewal), input processing is paused, so a
  * later command never overtakes an earlier one, and `start`'s reply is
- * queued before any event can be (events are only queued once `started`). */
+ * queued before any event can be (events are only queued once the session is
+ * TBD_SESS_STARTED). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,13 +79,163 @@ static bool stale_answer(tbd_conn *c, tbd_token *tok)
     return true;
 }
 
+/* The session is authenticated and the bus is up: index it, say init. */
+static void session_open(tbd_conn *c, tbd_token *tok)
+{
+    c->sess = TBD_SESS_OPEN;
+    set_token(c, tok);
+    char init[64];
+    snprintf(init, sizeof(init), "{\"op\":\"init\",\"code\":0,\"data\":{\"version\":%d}}", c->version);
+    send_text(c, init);
+    TBD_STAT_INC(c->w, TBD_ST_SESSIONS_OPENED);
+    atomic_fetch_add_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
+    log_info("session start user=%s tenant=%s session=%s purpose=%s admin=%s version=%d worker=%u peer=%s",
+             or_dash(tok->user_uuid), or_dash(tok->tenant_uuid), or_dash(tok->session_uuid),
+             or_dash(tok->purpose), tok->admin ? "true" : "false", c->version, c->w->id, c->peer);
+}
+
+/* ---- sessions waiting on the bus ----
+ * A session waits, paused and holding a ref, (a) after authentication,
+ * while a bus connection attempt is in progress (DESIGN.md §5): the entry
+ * holds its token, c->deadline bounds the wait; (b) after a subscribe or
+ * start whose names are not yet bound on the node's queue (DESIGN.md §3: a
+ * reply is a promise): the entry holds the reply to send. Input stays
+ * paused meanwhile, so later commands keep their order. The bus wakes the
+ * workers on every change (tbd_bus_host.state_changed); the sweep re-checks too,
+ * for deadlines. */
+enum { ACK_NONE = 0, ACK_SUBSCRIBE, ACK_START };
+
+struct tbd_waiter {
+    tbd_conn *c;
+    tbd_token *tok;        /* (a): the authenticated token; NULL for (b) */
+    uint8_t ack;           /* (b): ACK_* */
+};
+
+static int waiter_push(tbd_worker *w, tbd_conn *c, tbd_token *tok, uint8_t ack)
+{
+    if (w->n_waiters == w->cap_waiters) {
+        size_t ncap = w->cap_waiters ? 2 * w->cap_waiters : 16;
+        struct tbd_waiter *n = realloc(w->waiters, ncap * sizeof(*n));
+        if (!n)
+            return -1;
+        w->waiters = n;
+        w->cap_waiters = ncap;
+    }
+    w->waiters[w->n_waiters++] = (struct tbd_waiter){c, tok, ack};
+    c->refs++;
+    tbd_conn_pause(c);
+    return 0;
+}
+
+static bool subs_bound(tbd_conn *c)
+{
+    tbd_server *srv = c->w->srv;
+    if (c->star && !tbd_server_sub_bound(srv, "*"))
+        return false;
+    for (uint16_t i = 0; i < c->n_subs; i++)
+        if (!tbd_server_sub_bound(srv, c->subs[i]))
+            return false;
+    return true;
+}
+
+static void do_start(tbd_conn *c)
+{
+    /* DESIGN.md §3: events before start are dropped, not queued; an
+     * event already dispatched but not yet routed here counts as before. */
+    if (c->sess != TBD_SESS_STARTED)
+        c->start_seq = atomic_load(&c->w->srv->dispatched);
+    c->sess = TBD_SESS_STARTED;
+    send_ack(c, "start");
+}
+
+/* 1: done with e (resume), 0: keep waiting, -1: refused (closed). */
+static int waiter_check(struct tbd_waiter *e, uint64_t now)
+{
+    tbd_conn *c = e->c;
+    tbd_bus_state st = tbd_server_bus_state(c->w->srv);
+    if (e->tok) {
+        if (st == TBD_BUS_UP) {
+            session_open(c, e->tok);
+            e->tok = NULL;
+            return 1;
+        }
+        if (st == TBD_BUS_CONNECTING && now < c->deadline)
+            return 0;
+        log_info("refused peer=%s: %s", c->peer, st == TBD_BUS_CONNECTING
+                 ? "bus connection attempt still in progress (tenbus.bus_wait_timeout)"
+                 : "bus connection attempt failed");
+        tbd_token_unref(e->tok);
+        e->tok = NULL;
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+        return -1;
+    }
+    if (st != TBD_BUS_UP) {
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection lost");
+        return -1;
+    }
+    if (!subs_bound(c))
+        return 0;
+    if (e->ack == ACK_SUBSCRIBE)
+        send_ack(c, "subscribe");
+    else if (e->ack == ACK_START)
+        do_start(c);
+    return 1;
+}
+
+void tbd_session_wake_waiters(tbd_worker *w)
+{
+    if (!w->n_waiters)
+        return;
+    /* Resuming a session may make it wait again (its next command): it
+     * then joins the fresh array, not the one walked here. */
+    struct tbd_waiter *arr = w->waiters;
+    size_t n = w->n_waiters;
+    w->waiters = NULL;
+    w->n_waiters = w->cap_waiters = 0;
+    uint64_t now = tbd_now_ms(w);
+    for (size_t i = 0; i < n; i++) {
+        struct tbd_waiter *e = &arr[i];
+        tbd_conn *c = e->c;
+        int r = -1;
+        if (!c->closed && c->state == TBD_CONN_WS && !atomic_load(&w->stopping))
+            r = waiter_check(e, now);
+        if (r == 0) {
+            /* Keep: re-push without taking another ref or pausing again. */
+            if (waiter_push(w, c, e->tok, e->ack) == 0) {
+                c->refs--;
+                continue;
+            }
+            log_error("out of memory: session closed peer=%s", c->peer);
+            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+        }
+        if (e->tok)
+            tbd_token_unref(e->tok);
+        if (r == 1)
+            tbd_conn_resume(c);
+        tbd_conn_unref(c);
+    }
+    free(arr);
+}
+
+void tbd_session_free_waiters(tbd_worker *w)
+{
+    for (size_t i = 0; i < w->n_waiters; i++) {
+        if (w->waiters[i].tok)
+            tbd_token_unref(w->waiters[i].tok);
+        tbd_conn_unref(w->waiters[i].c);
+    }
+    free(w->waiters);
+    w->waiters = NULL;
+    w->n_waiters = w->cap_waiters = 0;
+}
+
 static void on_auth_initial(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
     tbd_server *srv = c->w->srv;
-    c->auth_busy = false;
     if (stale_answer(c, tok))
         return;
+    tbd_bus_state st = TBD_BUS_DOWN;
     if (!token_acceptable(status, tok)) {
         log_info("authentication failed peer=%s: %s", c->peer,
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable"
@@ -92,19 +243,22 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
         if (tok)
             tbd_token_unref(tok);
         tbd_conn_close_ws(c, 4002, "authentication failed");
-    } else if (!srv->bus->ops->connected(srv->bus)) {
+    } else if ((st = tbd_server_bus_state(srv)) == TBD_BUS_UP) {
+        session_open(c, tok);
+    } else if (st == TBD_BUS_CONNECTING && srv->cfg->bus_wait_timeout) {
+        /* Stays paused; the waiter's ref and token carry it on. */
+        c->deadline = tbd_now_ms(c->w) + (uint64_t)srv->cfg->bus_wait_timeout * 1000;
+        c->sess = TBD_SESS_WAITING_BUS;
+        if (waiter_push(c->w, c, tok, ACK_NONE) == 0) {
+            log_debug("waiting for the bus connection attempt peer=%s", c->peer);
+            tbd_conn_unref(c);
+            return;
+        }
         tbd_token_unref(tok);
         tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
     } else {
-        set_token(c, tok);
-        char init[64];
-        snprintf(init, sizeof(init), "{\"op\":\"init\",\"code\":0,\"data\":{\"version\":%d}}", c->version);
-        send_text(c, init);
-        TBD_STAT_INC(c->w, TBD_ST_SESSIONS_OPENED);
-        atomic_fetch_add_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
-        log_info("session start user=%s tenant=%s session=%s purpose=%s admin=%s version=%d worker=%u peer=%s",
-                 or_dash(tok->user_uuid), or_dash(tok->tenant_uuid), or_dash(tok->session_uuid),
-                 or_dash(tok->purpose), tok->admin ? "true" : "false", c->version, c->w->id, c->peer);
+        tbd_token_unref(tok);
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
     }
     tbd_conn_resume(c);
     tbd_conn_unref(c);
@@ -137,14 +291,14 @@ void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
     }
     tbd_conn_pause(c);
     c->refs++;
-    c->auth_busy = true;
+    c->sess = TBD_SESS_AUTHENTICATING;
     srv->auth->ops->lookup(srv->auth, c->w, token, on_auth_initial, c);
 }
 
 static void on_auth_renew(void *arg, int status, tbd_token *tok)
 {
     tbd_conn *c = arg;
-    c->auth_busy = false;
+    c->renewing = false;
     if (stale_answer(c, tok))
         return;
     if (!token_acceptable(status, tok)) {
@@ -157,7 +311,7 @@ static void on_auth_renew(void *arg, int status, tbd_token *tok)
         log_debug("token renewed user=%s tenant=%s -> user=%s tenant=%s", or_dash(c->tok->user_uuid),
                   or_dash(c->tok->tenant_uuid), or_dash(tok->user_uuid), or_dash(tok->tenant_uuid));
         set_token(c, tok);
-        if (c->version == 2 || !c->started)
+        if (c->version == 2 || c->sess != TBD_SESS_STARTED)
             send_ack(c, "token");
     }
     tbd_conn_resume(c);
@@ -201,36 +355,49 @@ void tbd_session_check_token(tbd_conn *c)
     srv->auth->ops->check(srv->auth, c->w, c->tok->token, on_auth_check, c);
 }
 
-static void subscribe(tbd_conn *c, char *name)
+/* Takes name. 1: in place, 0: its binding is pending, -1: closed. */
+static int subscribe(tbd_conn *c, char *name)
 {
+    tbd_server *srv = c->w->srv;
     if (strcmp(name, "*") == 0) {
-        if (!c->star)
-            tbd_server_sub_add(c->w->srv, "*");
-        c->star = true;
         free(name);
-        return;
+        if (!c->star && tbd_server_sub_add(srv, "*") < 0) {
+            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+            return -1;
+        }
+        c->star = true;
+        return tbd_server_sub_bound(srv, "*");
     }
     for (uint16_t i = 0; i < c->n_subs; i++)
         if (strcmp(c->subs[i], name) == 0) {
             free(name);
-            return;
+            return tbd_server_sub_bound(srv, c->subs[i]);
         }
-    if (c->n_subs >= c->w->srv->cfg->limits.max_subscriptions) {
+    if (c->n_subs >= srv->cfg->limits.max_subscriptions) {
         free(name);
         log_info("too many subscriptions user=%s tenant=%s limit=%u", or_dash(c->tok->user_uuid),
-                 or_dash(c->tok->tenant_uuid), c->w->srv->cfg->limits.max_subscriptions);
+                 or_dash(c->tok->tenant_uuid), srv->cfg->limits.max_subscriptions);
         tbd_conn_close_ws(c, WS_CLOSE_POLICY, "too many subscriptions");
-        return;
+        return -1;
     }
     char **n = realloc(c->subs, (c->n_subs + 1u) * sizeof(*n));
-    if (!n) {
+    if (!n || tbd_server_sub_add(srv, name) < 0) {
+        if (n)
+            c->subs = n;
         free(name);
         tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
-        return;
+        return -1;
     }
     c->subs = n;
     c->subs[c->n_subs++] = name;
-    tbd_server_sub_add(c->w->srv, name);
+    return tbd_server_sub_bound(srv, name);
+}
+
+/* The reply (if any) once every subscribed name is bound (DESIGN.md §3). */
+static void reply_when_bound(tbd_conn *c, uint8_t ack)
+{
+    if (waiter_push(c->w, c, NULL, ack) < 0)
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
 }
 
 static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
@@ -242,24 +409,26 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
         return;
     }
     switch (cmd.op) {
-    case WSP_SUBSCRIBE:
-        subscribe(c, cmd.arg);
+    case WSP_SUBSCRIBE: {
+        bool ack = c->version == 2 || c->sess != TBD_SESS_STARTED;
+        int r = subscribe(c, cmd.arg);
         cmd.arg = NULL;
-        if (c->state == TBD_CONN_WS && (c->version == 2 || !c->started))
+        if (r > 0 && ack)
             send_ack(c, "subscribe");
+        else if (r == 0)
+            reply_when_bound(c, ack ? ACK_SUBSCRIBE : ACK_NONE);
         break;
+    }
     case WSP_START:
-        /* DESIGN.md §3: events before start are dropped, not queued; an
-         * event already dispatched but not yet routed here counts as before. */
-        if (!c->started)
-            c->start_seq = atomic_load(&c->w->srv->dispatched);
-        c->started = true;
-        send_ack(c, "start");
+        if (subs_bound(c))
+            do_start(c);
+        else
+            reply_when_bound(c, ACK_START);
         break;
     case WSP_TOKEN:
         tbd_conn_pause(c);
         c->refs++;
-        c->auth_busy = true;
+        c->renewing = true;
         c->w->srv->auth->ops->lookup(c->w->srv->auth, c->w, cmd.arg, on_auth_renew, c);
         break;
     case WSP_PING:
@@ -281,11 +450,19 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
     ws_msg m;
     size_t used = 0;
     int r = ws__reader_next(&c->rd, data, len, &used, &m);
+    if (c->draining)
+        return (ssize_t)len;
     if (r < 0) {
         if (c->state == TBD_CONN_CLOSING) {
             tbd_conn_abort(c);
             return -1;
         }
+        /* The peer may still be sending the rest of what we refused (a
+         * message over the limit): read and discard it rather than close
+         * with unread input, which would reset the connection before the
+         * peer reads our close frame (conn.c shuts the write side down
+         * once the close frame is out, and closes on the peer's EOF). */
+        c->draining = true;
         log_info("websocket error user=%s peer=%s: close %d", c->tok ? or_dash(c->tok->user_uuid) : "-",
                  c->peer, -r);
         tbd_conn_close_ws(c, (uint16_t)-r, "");
@@ -325,9 +502,9 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
 
 void tbd_session_end(tbd_conn *c)
 {
-    if (c->ended)
+    if (c->sess == TBD_SESS_ENDED)
         return;
-    c->ended = true;
+    c->sess = TBD_SESS_ENDED;
     tbd_route_del(c->w, c);
     if (c->star)
         tbd_server_sub_del(c->w->srv, "*");
@@ -342,3 +519,44 @@ void tbd_session_end(tbd_conn *c)
              c->close_code, c->close_code == 1006 ? "connection lost" : or_dash(c->close_reason),
              ms / 1000.0, (unsigned long long)c->n_delivered);
 }
+
+/* ---- the phase's operations (net/conn.h) ---- */
+
+static void ws_sweep(tbd_conn *c, uint64_t now)
+{
+    const tbd_config *cfg = c->w->srv->cfg;
+    uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
+                                                                : 2 * cfg->ping_interval) * 1000;
+    /* Any bytes count as an answer: a client busy sending is alive, and one
+     * that never answers pings is not (RFC 6455 §5.5.2). */
+    if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
+        log_info("ping timeout user=%s peer=%s idle_ms=%llu", or_dash(c->tok->user_uuid), c->peer,
+                 (unsigned long long)(now - c->last_seen));
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "ping timeout");
+        return;
+    }
+    if (c->next_check && now >= c->next_check && !c->renewing)
+        tbd_session_check_token(c);
+}
+
+static void ws_stop(tbd_conn *c)
+{
+    tbd_conn_close_ws(c, WS_CLOSE_GOING_AWAY, "server shutdown");
+}
+
+const tbd_conn_phase tbd_ws_phase = {
+    .name = "websocket", .feed = tbd_session_feed, .sweep = ws_sweep, .stop = ws_stop,
+    .leave = tbd_session_end,
+};
+
+/* Our close frame is queued: read until the peer's, or the deadline. The
+ * worker's stop closes these once the frame is written. */
+static void closing_sweep(tbd_conn *c, uint64_t now)
+{
+    if (now >= c->deadline)
+        tbd_conn_abort(c);
+}
+
+const tbd_conn_phase tbd_ws_closing_phase = {
+    .name = "closing", .feed = tbd_session_feed, .sweep = closing_sweep,
+};

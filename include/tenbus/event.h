@@ -80,9 +80,8 @@ TB_EXTERN const struct tb_wire_event *tb_event_wire(const tb_event *ev);
 TB_EXTERN const char *tb_event_name(const tb_event *ev);
 TB_EXTERN const char *tb_event_routing_key(const tb_event *ev);
 TB_EXTERN const char *tb_event_required_acl(const tb_event *ev); /* NULL if none */
-/* The header object: name, origin_uuid, timestamp, required_access,
- * required_acl, and by level tenant_uuid / user_uuid:* / user_uuid:<uuid>,
- * plus extra fields. */
+/* The header object: the generated headers that tenbus/wire.h lists, in its
+ * order, then the extra fields. */
 TB_EXTERN const json_t *tb_event_headers(const tb_event *ev);
 /* The bus body: every header plus "data". */
 TB_EXTERN const json_t *tb_event_body(const tb_event *ev);

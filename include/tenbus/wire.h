@@ -111,8 +111,24 @@ TB_EXTERN tb_err tb_wire_check(const tb_wire_event *ev);
  * callback returned (the walk stops there). */
 TB_EXTERN tb_err tb_wire_encode(const tb_wire_event *ev, const tb_wire_sink *sink, void *ctx);
 
-/* True for a name an extra header may not take: a generated header's
- * (user_uuid:<anything> included) or "data". */
+/* What a header of an encoded event is, by its key (for tools that describe
+ * events: documentation, consoles). Generated headers have their kind;
+ * "user_uuid:<uuid>" and "user_uuid:*" are TB_HDR_USER; anything else is
+ * TB_HDR_EXTRA. */
+typedef enum tb_wire_hdr {
+    TB_HDR_EXTRA = 0,
+    TB_HDR_NAME,
+    TB_HDR_ORIGIN_UUID,
+    TB_HDR_TIMESTAMP,
+    TB_HDR_REQUIRED_ACCESS,
+    TB_HDR_REQUIRED_ACL,
+    TB_HDR_TENANT_UUID,
+    TB_HDR_USER,
+} tb_wire_hdr;
+TB_EXTERN tb_wire_hdr tb_wire_header_kind(const char *key);
+
+/* True if an extra header may not take `key`: a generated header's name, a
+ * user flag ("user_uuid:..."), or "data". */
 TB_EXTERN bool tb_wire_reserved_key(const char *key);
 
 /* The routing key to publish with: ev->routing_key, else the name. */

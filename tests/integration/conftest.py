@@ -33,6 +33,46 @@ def pytest_collection_modifyitems(config, items):
     items[:] = keep
 
 
+def pytest_configure(config):
+    # The isolation property tests' random seed: chosen once per run, shown
+    # in the header, so any failure can be replayed (TENBUS_PROPERTY_SEED).
+    if not os.environ.get("TENBUS_PROPERTY_SEED"):
+        import random
+        os.environ["TENBUS_PROPERTY_SEED"] = str(random.randrange(1 << 30))
+    config.addinivalue_line("markers", "flaky(reruns=0): pytest-rerunfailures' per-test reruns")
+
+
+def pytest_report_header(config):
+    return "isolation property random seed: %s (TENBUS_PROPERTY_SEED)" % \
+        os.environ["TENBUS_PROPERTY_SEED"]
+
+
+def pytest_runtest_logreport(report):
+    """A failure that gets rerun (pytest-rerunfailures, outcome "rerun")
+    would otherwise leave no trace but its name in the summary: print its
+    output in full, so every flake in a CI log can be chased."""
+    if report.outcome != "rerun":
+        return
+    tr = _config.pluginmanager.get_plugin("terminalreporter") if _config else None
+    if tr is None:
+        return
+    tr.write_sep("!", "RERUN of %s: output of the failed run" % report.nodeid)
+    tr.write_line(report.longreprtext or "(no failure text)")
+    for title, text in report.sections:
+        tr.write_sep("-", title)
+        tr.write_line(text[-20000:])
+    tr.write_sep("!", "end of RERUN output")
+
+
+_config = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    global _config
+    _config = session.config
+
+
 def _binary_check():
     if not os.access(th.TENBUSD, os.X_OK):
         pytest.skip("tenbusd not built: %s (set TENBUSD=/path/to/tenbusd)" % th.TENBUSD)

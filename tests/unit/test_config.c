@@ -56,8 +56,8 @@ static void check_defaults(const tbd_config *c)
     assert_null(c->tokens_file);
     assert_null(c->master_tenant_uuid);
     assert_int_equal(c->workers, 0);
-    assert_int_equal(c->limits.max_frame_size, 65536);
-    assert_int_equal(c->limits.max_message_size, 262144);
+    assert_int_equal(c->limits.max_frame_size, 1024 * 1024);
+    assert_int_equal(c->limits.max_message_size, 1024 * 1024);
     assert_int_equal(c->limits.max_header_size, 8192);
     assert_int_equal(c->limits.handshake_timeout, 10);
     assert_int_equal(c->limits.max_connections, 0);
@@ -324,6 +324,60 @@ static void test_extra_config_files(void **state)
     tf_cleanup(&t);
 }
 
+/* Loads `text` (NULL: no file), applies the flags, picks the backends. */
+static void picked(tf_dir *t, const char *text, const char *flag, tbd_bus_kind bus,
+                   tbd_auth_kind auth, const char *bus_why, const char *auth_why)
+{
+    tbd_config c;
+    char err[512];
+    const char *path = text ? tf_write(t, "pick.yml", text) : NULL;
+    if (tbd_config_load(&c, path, err, sizeof err, NULL) < 0)
+        fail_msg("%s", err);
+    if (flag && tbd_config_set_kv(&c, flag, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    tbd_config_pick_backends(&c);
+    assert_int_equal(c.bus_backend, bus);
+    assert_int_equal(c.auth_backend, auth);
+    assert_non_null(strstr(c.bus_why, bus_why));
+    assert_non_null(strstr(c.auth_why, auth_why));
+    tbd_config_free(&c);
+}
+
+static void test_backend_selection(void **state)
+{
+    tf_dir t;
+    assert_int_equal(tf_init(&t), 0);
+    /* no file: embedded */
+    picked(&t, NULL, NULL, TBD_BUS_EMBEDDED, TBD_AUTH_FILE, "embedded default", "embedded default");
+    /* wazo-websocketd's file: auth.key_file and bus, no tenbus key */
+    picked(&t, "auth: {key_file: k.yml}\nbus: {port: 5673}\nprocess_workers: 1\n", NULL,
+           TBD_BUS_RABBITMQ, TBD_AUTH_WAZO, "bus.* keys", "auth.* keys");
+    /* auth section only: RabbitMQ at the bus defaults */
+    picked(&t, "auth: {host: a}\n", NULL, TBD_BUS_RABBITMQ, TBD_AUTH_WAZO,
+           "wazo-auth chosen from auth.* keys", "auth.* keys");
+    /* an auth key tenbusd does not use still counts */
+    picked(&t, "auth: {verify_certificate: false}\n", NULL, TBD_BUS_RABBITMQ, TBD_AUTH_WAZO,
+           "wazo-auth chosen", "auth.* keys");
+    /* a tokens file wins over auth.* keys; bus.* alone means RabbitMQ */
+    picked(&t, "auth: {host: a}\nbus: {host: b}\ntenbus: {tokens_file: t.yml}\n", NULL,
+           TBD_BUS_RABBITMQ, TBD_AUTH_FILE, "bus.* keys", "tokens_file");
+    picked(&t, "auth: {host: a}\ntenbus: {tokens_file: t.yml}\n", NULL,
+           TBD_BUS_EMBEDDED, TBD_AUTH_FILE, "embedded default", "tokens_file");
+    /* explicit tenbus keys win; explicit wazo-auth does not pull RabbitMQ in */
+    picked(&t, "auth: {host: a}\nbus: {host: b}\ntenbus: {bus_backend: embedded}\n", NULL,
+           TBD_BUS_EMBEDDED, TBD_AUTH_WAZO, "tenbus.bus_backend", "auth.* keys");
+    picked(&t, "tenbus: {auth_backend: wazo-auth}\n", NULL, TBD_BUS_EMBEDDED, TBD_AUTH_WAZO,
+           "embedded default", "tenbus.auth_backend");
+    /* flags count like file keys */
+    picked(&t, "auth: {host: a}\n", "tenbus.tokens_file=x.yml", TBD_BUS_EMBEDDED, TBD_AUTH_FILE,
+           "embedded default", "tokens_file");
+    picked(&t, NULL, "bus.host=h", TBD_BUS_RABBITMQ, TBD_AUTH_FILE, "bus.* keys", "embedded default");
+    /* "auth:" with nothing under it says nothing */
+    picked(&t, "auth:\nbus:\n", NULL, TBD_BUS_EMBEDDED, TBD_AUTH_FILE, "embedded default",
+           "embedded default");
+    tf_cleanup(&t);
+}
+
 static void test_missing_extra_dir(void **state)
 {
     tf_dir t;
@@ -471,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup(test_full_file, setup),
         cmocka_unit_test_setup(test_type_errors, setup),
         cmocka_unit_test_setup(test_extra_config_files, setup),
+        cmocka_unit_test_setup(test_backend_selection, setup),
         cmocka_unit_test_setup(test_missing_extra_dir, setup),
         cmocka_unit_test_setup(test_xivo_uuid, setup),
         cmocka_unit_test_setup(test_set, setup),

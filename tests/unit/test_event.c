@@ -558,6 +558,53 @@ static void test_strerror(void **state)
     assert_string_equal(tb_strerror((tb_err)-999), "unknown error");
 }
 
+/* Every header the codec writes has its kind, in the codec's order, and only
+ * the extra fields are TB_HDR_EXTRA; reserved keys are exactly the generated
+ * names, user flags and "data". */
+static void test_header_kinds(void **state)
+{
+    (void)state;
+    static const char *const extra[] = { "room", NULL };
+    static const char *const users[] = { "u1", "u2" };
+    const tb_level levels[] = { TB_LEVEL_SERVICE, TB_LEVEL_TENANT, TB_LEVEL_USER, TB_LEVEL_MULTI_USER };
+    for (size_t l = 0; l < 4; l++) {
+        tb_event_type t = { .name = "thing_done", .level = levels[l], .extra_fields = extra };
+        json_t *fields = json_pack("{s:s}", "room", "r1");
+        tb_event_args a = { .tenant_uuid = "t1", .user_uuid = "u1", .user_uuids = users,
+                            .n_user_uuids = 2, .fields = fields };
+        tb_event *ev = NULL;
+        assert_int_equal(tb_event_new(&t, &a, "o1", &ev), TB_OK);
+        const char *k;
+        json_t *v;
+        int last = 0, users_seen = 0, extras = 0;
+        json_object_foreach((json_t *)tb_event_headers(ev), k, v) {
+            tb_wire_hdr h = tb_wire_header_kind(k);
+            assert_true(tb_wire_reserved_key(k) == (h != TB_HDR_EXTRA));
+            if (h == TB_HDR_EXTRA) {
+                assert_string_equal(k, "room");
+                extras++;
+                continue;
+            }
+            assert_int_equal(extras, 0);           /* extras come last */
+            assert_true((int)h >= last);           /* the codec's order */
+            last = (int)h;
+            users_seen += h == TB_HDR_USER;
+        }
+        assert_int_equal(extras, 1);
+        assert_int_equal(users_seen, levels[l] == TB_LEVEL_SERVICE ? 0
+                                     : levels[l] == TB_LEVEL_MULTI_USER ? 2 : 1);
+        assert_int_equal(last, levels[l] == TB_LEVEL_SERVICE ? TB_HDR_REQUIRED_ACL : TB_HDR_USER);
+        tb_event_free(ev);
+        json_decref(fields);
+    }
+    assert_true(tb_wire_reserved_key("data"));
+    assert_true(tb_wire_reserved_key("user_uuid:*"));
+    assert_false(tb_wire_reserved_key("user_uuid"));
+    assert_false(tb_wire_reserved_key("names"));
+    assert_false(tb_wire_reserved_key(NULL));
+    assert_int_equal(tb_wire_header_kind(NULL), TB_HDR_EXTRA);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_set_required_acl),
         cmocka_unit_test(test_null_event_accessors),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_header_kinds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

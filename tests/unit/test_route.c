@@ -85,7 +85,7 @@ static tbd_conn *make_conn(fixture *f, tbd_token *tok)
     c->w = &f->w;
     c->state = TBD_CONN_WS;
     c->version = 2;
-    c->started = true;
+    c->sess = TBD_SESS_STARTED;
     c->star = true;
     c->tok = tok;
     return c;
@@ -270,11 +270,11 @@ static void gates(void **state)
     tbd_msg *m;
 
     /* Not started: nothing. Started after the event was dispatched: nothing. */
-    user->c->started = false;
+    user->c->sess = TBD_SESS_OPEN;
     m = make_msg(&ev, STACK, true, 100);
     tbd_route_msg(&f->w, m);
     assert_int_equal(take_frames(f, user->c), 0);
-    user->c->started = true;
+    user->c->sess = TBD_SESS_STARTED;
     user->c->start_seq = 100;
     tbd_route_msg(&f->w, m);
     assert_int_equal(take_frames(f, user->c), 0);
