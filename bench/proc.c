@@ -77,6 +77,18 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* True if a /status body's top-level "status" is "ok". */
+static bool status_ok(const char *body)
+{
+    const char *p = body ? strstr(body, "\"status\"") : NULL;
+    if (!p)
+        return false;
+    p += strlen("\"status\"");
+    while (*p == ' ' || *p == ':')
+        p++;
+    return strncmp(p, "\"ok\"", 4) == 0;
+}
+
 int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conns,
                  int workers, const char *const *extra_set, bool verbose)
 {
@@ -141,7 +153,8 @@ int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conn
     }
     d->pid = pid;
 
-    /* Ready when /status answers 200; loading 20k tokens takes a moment. */
+    /* Ready when /status says "ok" (bus connected, auth backend ready: the
+     * wazo-auth backend first logs in); loading 20k tokens takes a moment. */
     int64_t deadline = now_ns() + 30 * (int64_t)1000000000;
     while (now_ns() < deadline) {
         int st = 0;
@@ -151,12 +164,13 @@ int daemon_spawn(b_daemon *d, const char *exe, const b_pop *p, uint32_t max_conn
         }
         char *body = NULL;
         int code = http_get("127.0.0.1", d->port, "/status", NULL, &body);
+        bool ok = code == 200 && status_ok(body);
         free(body);
-        if (code == 200)
+        if (ok)
             return 0;
         usleep(50000);
     }
-    fprintf(stderr, "tenbus-bench: the daemon did not answer /status in 30 s; see %s\n", log);
+    fprintf(stderr, "tenbus-bench: the daemon's /status did not say \"ok\" in 30 s; see %s\n", log);
     return -1;
 }
 

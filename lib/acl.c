@@ -7,6 +7,11 @@
  * whatever the pattern: `#.#.#.#` against a long string cannot backtrack
  * exponentially as a naive matcher would.
  *
+ * The words `me` and `my_session` compile to a literal that also accepts a
+ * uuid given at match time (tb_acl_grants_as), so one compiled list can serve
+ * every token that carries it, whoever its user and session are; tb_acl_grants
+ * passes the uuids tb_acl_new was given.
+ *
  * A compiled tb_acl is never written after tb_acl_new() returns, so any number
  * of threads may call tb_acl_grants() on it concurrently. */
 #include <stdbool.h>
@@ -18,14 +23,25 @@
 
 enum tok_kind { TOK_LIT, TOK_STAR, TOK_HASH };
 
-/* TOK_LIT matches any one of its `nalt` spellings (1, or 2 for a reserved
- * word). The strings are not NUL-terminated views into the entry's text, the
- * acl's uuid copies or static storage. */
+/* What a reserved word also stands for at match time. */
+enum tok_bind { BIND_NONE, BIND_USER, BIND_SESSION, BIND_COUNT };
+
+/* TOK_LIT matches any one of its `nalt` spellings (1, or 2 for `edit`), and
+ * with `bind` also the uuid of that name given to the match (if any). The
+ * strings are not NUL-terminated views into the entry's text or static
+ * storage. */
 struct tok {
     enum tok_kind kind;
     unsigned nalt;
+    enum tok_bind bind;
     const char *alt[2];
     size_t len[2];
+};
+
+/* The uuids `me` and `my_session` stand for during one match (NULL: none). */
+struct binding {
+    const char *s[BIND_COUNT];
+    size_t len[BIND_COUNT];
 };
 
 struct entry {
@@ -56,6 +72,7 @@ static void push_lit(struct entry *e, const char *s, size_t len)
     struct tok *t = &e->tok[e->ntok++];
     t->kind = TOK_LIT;
     t->nalt = 1;
+    t->bind = BIND_NONE;
     t->alt[0] = s;
     t->len[0] = len;
 }
@@ -73,24 +90,27 @@ static void push_wild(struct entry *e, enum tok_kind kind)
     }
     e->tok[e->ntok].kind = kind;
     e->tok[e->ntok].nalt = 0;
+    e->tok[e->ntok].bind = BIND_NONE;
     e->ntok++;
 }
 
-/* The alternative spelling of a reserved word, or NULL if `word` is not one
- * (or stands for an unknown uuid). Only a whole dot-separated word counts:
+/* Whether `word` is reserved: `me` / `my_session` (bound at match time, *bind
+ * set) or `edit` (*alt = "update"). Only a whole dot-separated word counts:
  * `me` in `meeting` or `me*` is literal text. */
-static const char *reserved_alt(const tb_acl *acl, const char *word, size_t len)
+static bool reserved_word(const char *word, size_t len, enum tok_bind *bind, const char **alt)
 {
+    *bind = BIND_NONE;
+    *alt = NULL;
     if (len == 2 && memcmp(word, "me", 2) == 0)
-        return acl->user_uuid;
-    if (len == 10 && memcmp(word, "my_session", 10) == 0)
-        return acl->session_uuid;
-    if (len == 4 && memcmp(word, "edit", 4) == 0)
-        return "update";
-    return NULL;
+        *bind = BIND_USER;
+    else if (len == 10 && memcmp(word, "my_session", 10) == 0)
+        *bind = BIND_SESSION;
+    else if (len == 4 && memcmp(word, "edit", 4) == 0)
+        *alt = "update";
+    return *bind != BIND_NONE || *alt;
 }
 
-static bool entry_compile(const tb_acl *acl, const char *src, struct entry *e)
+static bool entry_compile(const char *src, struct entry *e)
 {
     size_t len, i, run_start = 0, run_len = 0;
     const char *t;
@@ -120,17 +140,22 @@ static bool entry_compile(const tb_acl *acl, const char *src, struct entry *e)
     for (i = 0; i <= len;) {
         size_t w = i, wlen;
         const char *alt;
+        enum tok_bind bind;
 
         while (w < len && t[w] != '.')
             w++;
         wlen = w - i;
-        alt = reserved_alt(acl, t + i, wlen);
-        if (alt) {
+        if (reserved_word(t + i, wlen, &bind, &alt)) {
+            struct tok *r;
             FLUSH_RUN();
             push_lit(e, t + i, wlen);
-            e->tok[e->ntok - 1].nalt = 2;
-            e->tok[e->ntok - 1].alt[1] = alt;
-            e->tok[e->ntok - 1].len[1] = strlen(alt);
+            r = &e->tok[e->ntok - 1];
+            r->bind = bind;
+            if (alt) {
+                r->nalt = 2;
+                r->alt[1] = alt;
+                r->len[1] = strlen(alt);
+            }
         } else {
             for (size_t k = i; k < w; k++) {
                 if (t[k] == '*' || t[k] == '#') {
@@ -153,6 +178,13 @@ static bool entry_compile(const tb_acl *acl, const char *src, struct entry *e)
     }
     FLUSH_RUN();
 #undef FLUSH_RUN
+    /* len + 1 slots were a bound; keep what is used (a list is kept for the
+     * life of every token that carries it). */
+    if (e->ntok && e->ntok < len + 1) {
+        struct tok *fit = realloc(e->tok, e->ntok * sizeof *e->tok);
+        if (fit)
+            e->tok = fit;
+    }
     return true;
 }
 
@@ -175,7 +207,7 @@ tb_acl *tb_acl_new(const char *const *entries, size_t n, const char *user_uuid,
     for (size_t i = 0; i < n; i++) {
         if (!entries[i]) /* tolerated: an absent entry grants nothing */
             continue;
-        if (!entry_compile(acl, entries[i], &acl->entries[acl->n])) {
+        if (!entry_compile(entries[i], &acl->entries[acl->n])) {
             tb_acl_free(acl);
             return NULL;
         }
@@ -198,8 +230,8 @@ void tb_acl_free(tb_acl *acl)
 
 /* Runs `e` over s[0..n). `cur` and `nxt` are scratch arrays of n + 1 bytes:
  * after token k, cur[p] says whether tokens 0..k can match exactly s[0..p). */
-static bool entry_matches(const struct entry *e, const char *s, size_t n, uint8_t *cur,
-                          uint8_t *nxt)
+static bool entry_matches(const struct entry *e, const struct binding *b, const char *s,
+                          size_t n, uint8_t *cur, uint8_t *nxt)
 {
     size_t lo = 0; /* lowest reachable position; nothing below it is set in cur */
 
@@ -212,13 +244,15 @@ static bool entry_matches(const struct entry *e, const char *s, size_t n, uint8_
 
         memset(nxt, 0, n + 1);
         switch (t->kind) {
-        case TOK_LIT:
+        case TOK_LIT: {
+            const char *bound = b->s[t->bind]; /* NULL for BIND_NONE */
             for (size_t p = lo; p <= n; p++) {
                 if (!cur[p])
                     continue;
-                for (unsigned a = 0; a < t->nalt; a++) {
-                    size_t l = t->len[a];
-                    if (l <= n - p && memcmp(s + p, t->alt[a], l) == 0) {
+                for (unsigned a = 0; a <= t->nalt; a++) {
+                    const char *lit = a < t->nalt ? t->alt[a] : bound;
+                    size_t l = a < t->nalt ? t->len[a] : b->len[t->bind];
+                    if (lit && l <= n - p && memcmp(s + p, lit, l) == 0) {
                         nxt[p + l] = 1;
                         if (p + l < newlo)
                             newlo = p + l;
@@ -226,6 +260,7 @@ static bool entry_matches(const struct entry *e, const char *s, size_t n, uint8_
                 }
             }
             break;
+        }
         case TOK_STAR: {
             /* Reachable at p: some reachable q <= p with no '.' or '#' in s[q..p). */
             bool run = false;
@@ -260,9 +295,19 @@ static bool entry_matches(const struct entry *e, const char *s, size_t n, uint8_
 
 bool tb_acl_grants(const tb_acl *acl, const char *required)
 {
+    return tb_acl_grants_as(acl, required, acl ? acl->user_uuid : NULL,
+                            acl ? acl->session_uuid : NULL);
+}
+
+bool tb_acl_grants_as(const tb_acl *acl, const char *required, const char *user_uuid,
+                      const char *session_uuid)
+{
     uint8_t stackbuf[2 * (ACL_STACK_POSITIONS + 1)];
     uint8_t *buf = stackbuf;
     bool granted = false;
+    struct binding b = { .s = { NULL, user_uuid, session_uuid },
+                         .len = { 0, user_uuid ? strlen(user_uuid) : 0,
+                                  session_uuid ? strlen(session_uuid) : 0 } };
     size_t n;
 
     if (!required)
@@ -277,7 +322,7 @@ bool tb_acl_grants(const tb_acl *acl, const char *required)
     }
     for (size_t i = 0; i < acl->n; i++) {
         const struct entry *e = &acl->entries[i];
-        if (e->negative && entry_matches(e, required, n, buf, buf + n + 1)) {
+        if (e->negative && entry_matches(e, &b, required, n, buf, buf + n + 1)) {
             granted = false;
             goto out;
         }
@@ -285,7 +330,7 @@ bool tb_acl_grants(const tb_acl *acl, const char *required)
     for (size_t i = 0; i < acl->n && !granted; i++) {
         const struct entry *e = &acl->entries[i];
         if (!e->negative)
-            granted = entry_matches(e, required, n, buf, buf + n + 1);
+            granted = entry_matches(e, &b, required, n, buf, buf + n + 1);
     }
 out:
     if (buf != stackbuf)

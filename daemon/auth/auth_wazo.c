@@ -13,6 +13,9 @@
  * (wazo-auth does not issue such tokens; the cap bounds how long a revoked
  * one could still open sessions). A check that finds a token invalid evicts
  * it; SIGHUP clears the cache. check() never reads the cache (auth.h).
+ * Tokens are built on the auth thread (parse_token); their ACL list, tenant
+ * and purpose are interned (auth/intern.h), so the users of one policy
+ * share one list and its compiled form, cached or not.
  *
  * Coalescing. `pending` maps a token id to its lookup request (queued or in
  * flight); another lookup of the same id joins its waiter list instead of

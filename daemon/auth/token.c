@@ -15,16 +15,10 @@ static void tok__free(tbd_token *t)
         return;
     /* The id is a credential: scrub it before the memory is reused. */
     if (t->token)
-        explicit_bzero(t->token, strlen(t->token));
-    free(t->token);
-    free(t->session_uuid);
-    free(t->user_uuid);
-    free(t->tenant_uuid);
-    free(t->purpose);
-    for (size_t i = 0; i < t->n_acl; i++)
-        free(t->acl[i]);
-    free(t->acl);
-    tb_acl_free(t->cacl);
+        explicit_bzero(t->text, strlen(t->token));
+    tbd_str_release(t->tenant_uuid);
+    tbd_str_release(t->purpose);
+    tbd_acl_list_release(t->acl);
     free(t);
 }
 
@@ -46,7 +40,7 @@ bool tbd_token_grants(const tbd_token *t, const char *acl)
 {
     if (!acl)
         return true;
-    return t && t->cacl && tb_acl_grants(t->cacl, acl);
+    return t && t->acl && tb_acl_grants_as(t->acl->compiled, acl, t->user_uuid, t->session_uuid);
 }
 
 bool tbd_token_expired(const tbd_token *t, double now)
@@ -136,9 +130,9 @@ int tbd_parse_iso8601(const char *s, double *out)
 
 /* ---- from JSON ---------------------------------------------------------- */
 
-/* Copies an optional string member: absent or null gives NULL. */
+/* An optional string member, borrowed from obj: absent or null gives NULL. */
 static int tok__string(const json_t *obj, const char *field, const char *label, bool required,
-                       char **out, char *err, size_t errlen)
+                       const char **out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(obj, field);
     *out = NULL;
@@ -152,79 +146,80 @@ static int tok__string(const json_t *obj, const char *field, const char *label, 
         snprintf(err, errlen, "%s: expected a%s string", label, required ? " non-empty" : "");
         return -1;
     }
-    if (!(*out = strdup(json_string_value(v)))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    *out = json_string_value(v);
     return 0;
+}
+
+/* Copies s (may be NULL) to *p, advancing it; returns the copy or NULL. */
+static const char *tok__put(char **p, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s) + 1;
+    char *d = memcpy(*p, s, len);
+    *p += len;
+    return d;
 }
 
 tbd_token *tbd_token_from_json(const struct json_t *obj, char *err, size_t errlen)
 {
+    const char *id, *session, *tenant, *user, *purpose;
+    const char **acl = NULL;
+    size_t n_acl = 0;
+    bool admin = false;
+    double expires_at = 0;
     const json_t *md;
     json_t *v;
-    tbd_token *t;
+    tbd_token *t = NULL;
 
     if (!json_is_object(obj)) {
         snprintf(err, errlen, "expected a token object");
         return NULL;
     }
-    if (!(t = calloc(1, sizeof *t))) {
-        snprintf(err, errlen, "out of memory");
+    if (tok__string(obj, "token", "token", true, &id, err, errlen) ||
+        tok__string(obj, "session_uuid", "session_uuid", false, &session, err, errlen))
         return NULL;
-    }
-    atomic_init(&t->refs, 1);
-
-    if (tok__string(obj, "token", "token", true, &t->token, err, errlen) ||
-        tok__string(obj, "session_uuid", "session_uuid", false, &t->session_uuid, err, errlen))
-        goto fail;
 
     md = json_object_get(obj, "metadata");
     if (!json_is_object(md)) {
         snprintf(err, errlen, md && !json_is_null(md) ? "metadata: expected a mapping"
                                                        : "metadata.tenant_uuid: missing");
-        goto fail;
+        return NULL;
     }
-    if (tok__string(md, "tenant_uuid", "metadata.tenant_uuid", true, &t->tenant_uuid, err,
-                    errlen) ||
-        tok__string(md, "uuid", "metadata.uuid", false, &t->user_uuid, err, errlen) ||
-        tok__string(md, "purpose", "metadata.purpose", false, &t->purpose, err, errlen))
-        goto fail;
+    if (tok__string(md, "tenant_uuid", "metadata.tenant_uuid", true, &tenant, err, errlen) ||
+        tok__string(md, "uuid", "metadata.uuid", false, &user, err, errlen) ||
+        tok__string(md, "purpose", "metadata.purpose", false, &purpose, err, errlen))
+        return NULL;
     v = json_object_get(md, "admin");
     if (json_is_boolean(v)) {
-        t->admin = json_is_true(v);
+        admin = json_is_true(v);
     } else if (json_is_string(v) && (strcasecmp(json_string_value(v), "true") == 0 ||
                                      strcasecmp(json_string_value(v), "false") == 0)) {
         /* Some wazo-auth versions hand metadata through as strings. */
-        t->admin = strcasecmp(json_string_value(v), "true") == 0;
+        admin = strcasecmp(json_string_value(v), "true") == 0;
     } else if (v && !json_is_null(v)) {
         snprintf(err, errlen, "metadata.admin: expected true or false");
-        goto fail;
+        return NULL;
     }
 
     v = json_object_get(obj, "acl");
     if (v && !json_is_null(v)) {
         if (!json_is_array(v)) {
             snprintf(err, errlen, "acl: expected a list of strings");
-            goto fail;
+            return NULL;
         }
-        size_t n = json_array_size(v);
-        t->acl = calloc(n ? n : 1, sizeof *t->acl);
-        if (!t->acl) {
+        n_acl = json_array_size(v);
+        if (!(acl = calloc(n_acl ? n_acl : 1, sizeof(*acl)))) {
             snprintf(err, errlen, "out of memory");
-            goto fail;
+            return NULL;
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n_acl; i++) {
             json_t *e = json_array_get(v, i);
             if (!json_is_string(e)) {
                 snprintf(err, errlen, "acl[%zu]: expected a string", i);
                 goto fail;
             }
-            if (!(t->acl[i] = strdup(json_string_value(e)))) {
-                snprintf(err, errlen, "out of memory");
-                goto fail;
-            }
-            t->n_acl = i + 1;
+            acl[i] = json_string_value(e);
         }
     }
 
@@ -235,21 +230,36 @@ tbd_token *tbd_token_from_json(const struct json_t *obj, char *err, size_t errle
         v = json_object_get(obj, exp_field);
     }
     if (v && !json_is_null(v)) {
-        if (!json_is_string(v) || tbd_parse_iso8601(json_string_value(v), &t->expires_at) < 0) {
+        if (!json_is_string(v) || tbd_parse_iso8601(json_string_value(v), &expires_at) < 0) {
             snprintf(err, errlen, "%s: expected an ISO 8601 date or null", exp_field);
             goto fail;
         }
-        if (t->expires_at == 0)   /* 0 means "never"; the epoch itself is long past */
-            t->expires_at = -1;
+        if (expires_at == 0)   /* 0 means "never"; the epoch itself is long past */
+            expires_at = -1;
     }
 
-    t->cacl = tb_acl_new((const char *const *)t->acl, t->n_acl, t->user_uuid, t->session_uuid);
-    if (!t->cacl) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    size_t text = strlen(id) + 1 + (session ? strlen(session) + 1 : 0) +
+                  (user ? strlen(user) + 1 : 0);
+    if (!(t = malloc(sizeof(*t) + text)))
+        goto oom;
+    memset(t, 0, sizeof(*t));
+    atomic_init(&t->refs, 1);
+    t->admin = admin;
+    t->expires_at = expires_at;
+    char *p = t->text;
+    t->token = tok__put(&p, id);
+    t->session_uuid = tok__put(&p, session);
+    t->user_uuid = tok__put(&p, user);
+    if (!(t->tenant_uuid = tbd_str_intern(tenant)) ||
+        (purpose && !(t->purpose = tbd_str_intern(purpose))) ||
+        !(t->acl = tbd_acl_list_intern(acl, n_acl)))
+        goto oom;
+    free(acl);
     return t;
+oom:
+    snprintf(err, errlen, "out of memory");
 fail:
+    free(acl);
     tok__free(t);
     return NULL;
 }

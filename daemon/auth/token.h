@@ -1,6 +1,12 @@
 /* A validated token: what a session is authenticated as (DESIGN.md §2).
  * Immutable once built, reference-counted (atomic): shared by sessions on
- * several worker threads and by the auth backend's cache. */
+ * several worker threads and by the auth backend's cache.
+ *
+ * Compact: the id, session and user uuids live in the token's own
+ * allocation; the tenant uuid, the purpose and the ACL list are interned
+ * (auth/intern.h), shared with every token that carries the same. A token
+ * holds one reference to each and drops them when freed, on whichever
+ * thread drops its last reference. */
 #ifndef TBD_TOKEN_H
 #define TBD_TOKEN_H
 
@@ -9,17 +15,19 @@
 #include <stddef.h>
 #include <tenbus/tenbus.h>
 
+#include "auth/intern.h"
+
 typedef struct tbd_token {
     atomic_int refs;         /* use tbd_token_ref/unref */
-    char *token;             /* the token id (never logged) */
-    char *session_uuid;
-    char *user_uuid;         /* metadata.uuid */
-    char *tenant_uuid;       /* metadata.tenant_uuid */
-    char *purpose;           /* metadata.purpose, may be NULL */
     bool admin;              /* metadata.admin */
-    char **acl; size_t n_acl;/* raw entries */
-    tb_acl *cacl;            /* compiled (me/my_session bound) */
     double expires_at;       /* unix time (utc_expires_at); 0 = never expires */
+    const char *token;       /* the token id (never logged) */
+    const char *session_uuid;/* may be NULL */
+    const char *user_uuid;   /* metadata.uuid, may be NULL */
+    const char *tenant_uuid; /* metadata.tenant_uuid, interned */
+    const char *purpose;     /* metadata.purpose, interned, may be NULL */
+    const tbd_acl_list *acl; /* interned; `me`/`my_session` bound when matching */
+    char text[];             /* token, session_uuid, user_uuid, each NUL-ended */
 } tbd_token;
 
 /* Builds a token from a wazo-auth token object: {token, session_uuid, acl[],

@@ -29,6 +29,12 @@ TB_EXTERN void tb_acl_free(tb_acl *acl);
  * Strings over 256 bytes need a scratch allocation; if it fails, denies. */
 TB_EXTERN bool tb_acl_grants(const tb_acl *acl, const char *required);
 
+/* tb_acl_grants with `me` / `my_session` standing for these uuids (NULL: the
+ * word is only literal) instead of those tb_acl_new was given. One list
+ * compiled without uuids can so be shared by every token that carries it. */
+TB_EXTERN bool tb_acl_grants_as(const tb_acl *acl, const char *required,
+                                const char *user_uuid, const char *session_uuid);
+
 /* One-shot helper over raw entries (compiles, checks, frees). */
 TB_EXTERN bool tb_acl_check(const char *const *entries, size_t n, const char *required,
                             const char *user_uuid, const char *session_uuid);

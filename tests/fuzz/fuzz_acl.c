@@ -2,6 +2,9 @@
  * translated to an anchored POSIX extended regex, the way wazo-auth builds
  * its patterns (`*` = [^.#]*, `#` = .*, reserved words as alternations).
  *
+ * The same list compiled without uuids, matched with them (tb_acl_grants_as),
+ * must agree.
+ *
  * Input lines: 1) flags (byte 0: bit 0 = a user uuid, bit 1 = a session
  * uuid, taken from lines 2 and 3 if set), then the required string, then
  * one entry per line. */
@@ -123,6 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool g = tb_acl_grants(acl, req);
     FUZZ_CHECK(tb_acl_check((const char *const *)entries, n, req, user, session) == g);
     FUZZ_CHECK(tb_acl_grants(acl, NULL));
+    /* Compiled without uuids and bound at match time (a list shared by
+     * several tokens): the same verdict. */
+    tb_acl *shared = tb_acl_new((const char *const *)entries, n, NULL, NULL);
+    FUZZ_CHECK(shared != NULL);
+    FUZZ_CHECK(tb_acl_grants_as(shared, req, user, session) == g);
+    tb_acl_free(shared);
 
     bool small = strlen(req) <= ORACLE_MAX && (!user || strlen(user) <= ORACLE_MAX) &&
                  (!session || strlen(session) <= ORACLE_MAX);

@@ -48,9 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tbd_token *t = tbd_token_set_find(s, id);
         FUZZ_CHECK(t && strcmp(t->token, id) == 0);
         FUZZ_CHECK(t->tenant_uuid);
-        for (size_t k = 0; k < t->n_acl; k++) {
-            bool g = tbd_token_grants(t, t->acl[k]);
-            FUZZ_CHECK(g == tb_acl_grants(t->cacl, t->acl[k]));
+        /* The shared list, uuids bound at match time, says what a list
+         * compiled for this token alone says. */
+        const tbd_acl_list *l = t->acl;
+        for (size_t k = 0; k < l->n; k++) {
+            bool g = tbd_token_grants(t, l->entries[k]);
+            FUZZ_CHECK(g == tb_acl_check(l->entries, l->n, l->entries[k], t->user_uuid,
+                                         t->session_uuid));
         }
         FUZZ_CHECK(tbd_token_grants(t, NULL));
         (void)tbd_token_expired(t, 0);

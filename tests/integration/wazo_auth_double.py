@@ -178,6 +178,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # tenbusd opens up to 64 connections at once (one per lookup, HTTP/1.0);
+    # the default backlog of 5 drops SYNs under a burst (bench/wazo_auth_memory.py).
+    request_queue_size = 256
 
 
 class WazoAuthDouble:

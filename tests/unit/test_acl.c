@@ -1,6 +1,6 @@
 /* ACL matcher (lib/acl.c): a table of wazo-auth access checks, then the
- * cases a table cannot express (NULL handling, missing uuids, long and
- * pathological inputs, concurrent readers). */
+ * cases a table cannot express (NULL handling, missing uuids, uuids bound at
+ * match time, long and pathological inputs, concurrent readers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,6 +134,11 @@ static void test_acl_table(void **state)
         }
         /* the one-shot helper must agree with the compiled form */
         assert_int_equal(tb_acl_check(c->entries, n, c->required, U, S), got);
+        tb_acl_free(acl);
+        /* and so must a list compiled without uuids, bound at match time */
+        acl = tb_acl_new(c->entries, n, NULL, NULL);
+        assert_non_null(acl);
+        assert_int_equal(tb_acl_grants_as(acl, c->required, U, S), got);
         tb_acl_free(acl);
     }
     assert_int_equal(failures, 0);
@@ -274,6 +279,48 @@ static void test_pathological_patterns_are_fast(void **state)
     free(as);
 }
 
+/* One list compiled without uuids serves several tokens: `me` and
+ * `my_session` stand for the uuids of the match, and only for them. */
+#define U2 "99999999-2222-3333-4444-555555555555"
+static void test_uuids_bound_at_match_time(void **state)
+{
+    const char *entries[] = {"events.users.me.#", "tokens.my_session.read", "!secret.me",
+                             "secret.#"};
+    tb_acl *shared = tb_acl_new(entries, 4, NULL, NULL);
+    tb_acl *bound = tb_acl_new(entries, 4, U, S);
+
+    (void)state;
+    assert_non_null(shared);
+    assert_non_null(bound);
+    assert_true(tb_acl_grants_as(shared, "events.users." U ".chat", U, S));
+    assert_false(tb_acl_grants_as(shared, "events.users." U ".chat", U2, S));
+    assert_true(tb_acl_grants_as(shared, "events.users." U2 ".chat", U2, S));
+    assert_true(tb_acl_grants_as(shared, "tokens." S ".read", U, S));
+    assert_false(tb_acl_grants_as(shared, "tokens." S ".read", U, U2));
+    /* a negative entry with `me` denies only that user */
+    assert_false(tb_acl_grants_as(shared, "secret." U, U, S));
+    assert_true(tb_acl_grants_as(shared, "secret." U, U2, S));
+    /* the literal words always match; NULL uuids leave only them */
+    assert_true(tb_acl_grants_as(shared, "events.users.me.chat", U2, S));
+    assert_true(tb_acl_grants_as(shared, "tokens.my_session.read", NULL, NULL));
+    assert_false(tb_acl_grants_as(shared, "events.users." U ".chat", NULL, NULL));
+    assert_false(tb_acl_grants(shared, "events.users." U ".chat"));
+    /* _as overrides the uuids given at compile time */
+    assert_true(tb_acl_grants(bound, "events.users." U ".chat"));
+    assert_false(tb_acl_grants_as(bound, "events.users." U ".chat", U2, S));
+    assert_true(tb_acl_grants_as(bound, "events.users." U2 ".chat", U2, S));
+    /* `edit` still means `update` too */
+    const char *edit[] = {"confd.users.me.edit"};
+    tb_acl *e = tb_acl_new(edit, 1, NULL, NULL);
+    assert_non_null(e);
+    assert_true(tb_acl_grants_as(e, "confd.users." U ".update", U, S));
+    assert_true(tb_acl_grants_as(e, "confd.users.me.edit", U, S));
+    assert_false(tb_acl_grants_as(e, "confd.users." U ".delete", U, S));
+    tb_acl_free(e);
+    tb_acl_free(shared);
+    tb_acl_free(bound);
+}
+
 struct reader {
     const tb_acl *acl;
     int wrong;
@@ -321,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_reserved_words_without_uuids_are_literal),
         cmocka_unit_test(test_uuids_are_copied),
         cmocka_unit_test(test_long_required),
+        cmocka_unit_test(test_uuids_bound_at_match_time),
         cmocka_unit_test(test_pathological_patterns_are_fast),
         cmocka_unit_test(test_concurrent_readers),
     };

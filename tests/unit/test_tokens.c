@@ -49,9 +49,9 @@ static void test_load_yaml(void **state)
     assert_string_equal(a->tenant_uuid, "t-1");
     assert_string_equal(a->purpose, "user");
     assert_false(a->admin);
-    assert_int_equal(a->n_acl, 2);
-    assert_string_equal(a->acl[1], "events.#");
-    assert_non_null(a->cacl);
+    assert_int_equal(a->acl->n, 2);
+    assert_string_equal(a->acl->entries[1], "events.#");
+    assert_non_null(a->acl->compiled);
     assert_true(a->expires_at == 0);
     assert_false(tbd_token_expired(a, 4e9));
     assert_true(tbd_token_grants(a, NULL));
@@ -70,7 +70,7 @@ static void test_load_yaml(void **state)
     assert_null(c->user_uuid);
     assert_string_equal(c->tenant_uuid, "t-master");
     assert_true(c->expires_at == 1795625344.5);
-    assert_int_equal(c->n_acl, 0);
+    assert_int_equal(c->acl->n, 0);
 
     assert_null(tbd_token_set_find(s, "demo-bob"));
     assert_null(tbd_token_set_find(s, ""));
