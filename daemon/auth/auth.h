@@ -39,6 +39,11 @@ typedef struct tbd_auth_ops {
     /* SIGHUP: re-read what can be re-read. 0 or -1 (old data kept, logged). */
     int (*reload)(tbd_auth *a);
     bool (*ready)(tbd_auth *a);
+    /* Optional (NULL: never). True while the master tenant is unknown and
+     * the backend's attempt to learn it has not failed yet (wazo-auth's
+     * service login at start-up): a new session waits for its outcome,
+     * bounded by tenbus.bus_wait_timeout, instead of a 4002. Any thread. */
+    bool (*master_pending)(tbd_auth *a);
     void (*free)(tbd_auth *a);
 } tbd_auth_ops;
 

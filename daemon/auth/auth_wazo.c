@@ -26,7 +26,10 @@
  * Master tenant. Learned from the service's own token: POST /0.1/token with
  * the key file's credentials (or auth.username/password), retried with
  * back-off (1, 2, 4 ... 32 s) until it works. Until then ready() is false and
- * master_tenant() NULL, and session.c refuses connections with 4002.
+ * master_tenant() NULL: while the first attempt is still under way
+ * (master_pending()) a new session waits for it (session.c, bounded by
+ * tenbus.bus_wait_timeout); once an attempt has failed, sessions are
+ * refused with 4002.
  *
  * Shutdown. destroy() runs after the worker threads are joined but before
  * the workers are freed (server.c): it stops the auth thread and answers
@@ -115,6 +118,7 @@ typedef struct auth_wazo {
     req *active;               /* handed to curl */
     req *login;                /* the service login in flight, or NULL */
     unsigned login_attempts;
+    atomic_bool login_failed;  /* an attempt failed since start or reload (master_pending) */
     double next_login;         /* monotonic seconds */
     double next_sweep;
     bool server_down;          /* last answer was "unavailable": log changes only */
@@ -459,6 +463,7 @@ static void finish_check(auth_wazo *a, req *r, CURLcode rc, long http)
 static void login_failed(auth_wazo *a, const char *why)
 {
     unsigned n = a->login_attempts++;
+    atomic_store(&a->login_failed, true);
     unsigned delay = n >= 5 ? LOGIN_BACKOFF_MAX_S : 1u << n;
     a->next_login = now_mono() + delay;
     log_warn("wazo-auth service login failed attempt=%u url=%s: %s; retry_in=%us", n + 1,
@@ -570,6 +575,7 @@ static void auth_main(void *arg)
             /* New credentials may be in place: try now, back-off afresh. */
             a->next_login = now;
             a->login_attempts = 0;
+            atomic_store(&a->login_failed, false);
         }
         if (!known && !a->login && now >= a->next_login)
             start_login(a);
@@ -709,6 +715,11 @@ static bool ready(tbd_auth *base)
     return master_tenant(base) != NULL;
 }
 
+static bool master_pending(tbd_auth *base)
+{
+    return !master_tenant(base) && !atomic_load(&((auth_wazo *)base)->login_failed);
+}
+
 /* SIGHUP: the key file is re-read at every login attempt anyway; here it
  * is read once to report a broken file, the cache is dropped, and if the
  * master tenant is still unknown the login is retried at once. */
@@ -775,7 +786,7 @@ static void destroy(tbd_auth *base)
 
 static const tbd_auth_ops wazo_ops = {
     .name = "wazo-auth", .lookup = lookup, .check = check, .master_tenant = master_tenant,
-    .reload = reload, .ready = ready, .free = destroy,
+    .reload = reload, .ready = ready, .master_pending = master_pending, .free = destroy,
 };
 
 static char *dup_or_null(const char *s, bool *oom)

@@ -148,27 +148,65 @@ static void do_start(tbd_conn *c)
     send_ack(c, "start");
 }
 
+/* An authenticated session may open once the bus is up and the master
+ * tenant is known (roles depend on it). While either is still coming (a bus
+ * connection attempt in progress; wazo-auth's first service login at
+ * start-up), it waits, bounded by tenbus.bus_wait_timeout. */
+typedef enum { OPEN_NOW, OPEN_WAIT, OPEN_REFUSE } open_verdict;
+
+static bool master_pending(tbd_server *srv)
+{
+    return srv->auth->ops->master_pending && srv->auth->ops->master_pending(srv->auth);
+}
+
+static open_verdict can_open(tbd_conn *c, uint64_t now, bool waiting)
+{
+    tbd_server *srv = c->w->srv;
+    tbd_bus_state st = tbd_server_bus_state(srv);
+    bool master = tbd_server_master_tenant(srv) != NULL;
+    if (st == TBD_BUS_UP && master)
+        return OPEN_NOW;
+    if (st == TBD_BUS_DOWN || (!master && !master_pending(srv)) || !srv->cfg->bus_wait_timeout ||
+        (waiting && now >= c->deadline))
+        return OPEN_REFUSE;
+    return OPEN_WAIT;
+}
+
+/* Refuses an authenticated session that could not open; takes tok. */
+static void refuse_open(tbd_conn *c, tbd_token *tok)
+{
+    tbd_server *srv = c->w->srv;
+    tbd_bus_state st = tbd_server_bus_state(srv);
+    tbd_token_unref(tok);
+    if (!tbd_server_master_tenant(srv)) {
+        log_warn("refused peer=%s: master tenant not known yet", c->peer);
+        tbd_conn_close_ws(c, 4002, "authentication failed");
+        return;
+    }
+    log_info("refused peer=%s: %s", c->peer, st == TBD_BUS_CONNECTING
+             ? "bus connection attempt still in progress (tenbus.bus_wait_timeout)"
+             : "bus connection attempt failed");
+    tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+}
+
 /* 1: done with e (resume), 0: keep waiting, -1: refused (closed). */
 static int waiter_check(struct tbd_waiter *e, uint64_t now)
 {
     tbd_conn *c = e->c;
-    tbd_bus_state st = tbd_server_bus_state(c->w->srv);
     if (e->tok) {
-        if (st == TBD_BUS_UP) {
-            session_open(c, e->tok);
-            e->tok = NULL;
-            return 1;
-        }
-        if (st == TBD_BUS_CONNECTING && now < c->deadline)
+        open_verdict v = can_open(c, now, true);
+        if (v == OPEN_WAIT)
             return 0;
-        log_info("refused peer=%s: %s", c->peer, st == TBD_BUS_CONNECTING
-                 ? "bus connection attempt still in progress (tenbus.bus_wait_timeout)"
-                 : "bus connection attempt failed");
-        tbd_token_unref(e->tok);
+        tbd_token *tok = e->tok;
         e->tok = NULL;
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
-        return -1;
+        if (v == OPEN_REFUSE) {
+            refuse_open(c, tok);
+            return -1;
+        }
+        session_open(c, tok);
+        return 1;
     }
+    tbd_bus_state st = tbd_server_bus_state(c->w->srv);
     if (st != TBD_BUS_UP) {
         tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection lost");
         return -1;
@@ -235,7 +273,7 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
     tbd_server *srv = c->w->srv;
     if (stale_answer(c, tok))
         return;
-    tbd_bus_state st = TBD_BUS_DOWN;
+    open_verdict v;
     if (!token_acceptable(status, tok)) {
         log_info("authentication failed peer=%s: %s", c->peer,
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable"
@@ -243,22 +281,21 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
         if (tok)
             tbd_token_unref(tok);
         tbd_conn_close_ws(c, 4002, "authentication failed");
-    } else if ((st = tbd_server_bus_state(srv)) == TBD_BUS_UP) {
+    } else if ((v = can_open(c, tbd_now_ms(c->w), false)) == OPEN_NOW) {
         session_open(c, tok);
-    } else if (st == TBD_BUS_CONNECTING && srv->cfg->bus_wait_timeout) {
+    } else if (v == OPEN_WAIT) {
         /* Stays paused; the waiter's ref and token carry it on. */
         c->deadline = tbd_now_ms(c->w) + (uint64_t)srv->cfg->bus_wait_timeout * 1000;
         c->sess = TBD_SESS_WAITING_BUS;
         if (waiter_push(c->w, c, tok, ACK_NONE) == 0) {
-            log_debug("waiting for the bus connection attempt peer=%s", c->peer);
+            log_debug("waiting for the bus connection attempt or the master tenant peer=%s", c->peer);
             tbd_conn_unref(c);
             return;
         }
         tbd_token_unref(tok);
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
     } else {
-        tbd_token_unref(tok);
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+        refuse_open(c, tok);
     }
     tbd_conn_resume(c);
     tbd_conn_unref(c);
@@ -284,7 +321,9 @@ void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
         tbd_conn_close_ws(c, 4001, "no token");
         return;
     }
-    if (!tbd_server_master_tenant(srv)) {
+    /* A master tenant still being learned is waited for after
+     * authentication (can_open). */
+    if (!tbd_server_master_tenant(srv) && !master_pending(srv)) {
         log_warn("refused peer=%s: master tenant not known yet", c->peer);
         tbd_conn_close_ws(c, 4002, "authentication failed");
         return;

@@ -269,6 +269,26 @@ def test_master_tenant_learned_from_service_token(make_wazo, double):
     assert "service login failed attempt=1" in d.log_text()
 
 
+def test_sessions_wait_for_the_first_service_login(make_wazo, double):
+    """Sessions that connect while tenbusd's first service login is still
+    under way (the master tenant is not known yet) wait for it and open, as
+    a client connecting right after a restart expects; none gets 4002."""
+    double.login_delay = 1.5
+    d = make_wazo()
+    d.start(wait_ready=False)
+    users = [d.user() for _ in range(3)]
+    master = d.master()
+    t0 = time.monotonic()
+    wss = [d.session(u) for u in users] + [d.session(master)]
+    assert d.auth_ready()
+    assert time.monotonic() - t0 < 5, "waited for the login, not for tenbus.bus_wait_timeout"
+    e = ev_user(users[0].tenant, users[0].user)
+    d.publish([e])
+    assert wss[0].recv_marker() == marker(e)
+    assert wss[-1].recv_marker() == marker(e)   # the master tenant's session sees it
+    assert "master tenant not known" not in d.log_text()
+
+
 def test_wrong_service_key_keeps_refusing(make_wazo, double):
     d = make_wazo()
     double.add_service(SERVICE_ID, "another-key", d.master_tenant)

@@ -159,6 +159,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
             except ValueError:
                 pass
+        if d.login_delay:
+            time.sleep(d.login_delay)
         with d._lock:
             d.logins.append({"user": user, "body": body})
             status = d.login_status
@@ -193,6 +195,7 @@ class WazoAuthDouble:
         self.delay = 0.0          # seconds before every answer
         self.fail = None          # None, an HTTP status (e.g. 500), or "close"
         self.login_status = 200   # anything else: service logins answer that
+        self.login_delay = 0.0    # seconds before a service login is answered
         self.services = {}        # service_id -> (key, tenant uuid)
         self.tokens = {}          # id -> wazo-auth token object
         self.logins = []          # {"user": ..., "body": ...} per POST
