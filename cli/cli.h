@@ -8,6 +8,9 @@
 
 int cmd_publish(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+/* `tenbus publish --bus`: straight to RabbitMQ (publish_bus.c). */
+int cmd_publish_bus(int argc, char **argv);
 int cmd_docs(int argc, char **argv);       /* docs.c */
 int cmd_catalogue(int argc, char **argv);  /* docs.c: catalogue check */
 

@@ -7,13 +7,19 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <tenbus/hdrmatch.h>
 
 #include "cli.h"
+#include "listen.h"
 #include "net.h"
 #include "url.h"
 #include "wsclient.h"
+#include "wsx.h"   /* libtenbus internal: tb__pct_encode_append */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CLOSED = 2, EXIT_TIMEOUT = 3 };
+
+/* "tenbus listen" or "tenbus consume": the prefix of every message. */
+static const char *prog = "tenbus listen";
 
 static void usage(FILE *f)
 {
@@ -45,14 +51,6 @@ static void usage(FILE *f)
 
 enum { O_TIMEOUT = 256 };
 
-typedef struct listen_opts {
-    const char *url, *token;
-    int version;
-    long count;          /* 0 = unlimited */
-    long long timeout_ms; /* 0 = none */
-    char **names;
-    int nnames;
-} listen_opts;
 
 typedef struct session {
     ws_client ws;
@@ -68,7 +66,7 @@ static int build_target(const cli_url *u, const listen_opts *o, char *out, size_
     char ver[16];
     int n = snprintf(out, cap, "%s?%s%stoken=", u->path[0] ? u->path : "/", u->query,
                      u->query[0] ? "&" : "");
-    if (n < 0 || (size_t)n >= cap || cli_url_encode_append(out, cap, o->token) < 0)
+    if (n < 0 || (size_t)n >= cap || tb__pct_encode_append(out, cap, o->token) < 0)
         return -1;
     snprintf(ver, sizeof ver, "&version=%d", o->version);
     if (strlen(out) + strlen(ver) >= cap)
@@ -92,7 +90,7 @@ static int send_commands(session *s)
         json_t *m = json_pack("{s:s, s:{s:s}}", "op", "subscribe", "data", "event_name",
                               s->o->names[i]);
         if (!m) {
-            fprintf(stderr, "tenbus listen: event name '%s' is not UTF-8\n", s->o->names[i]);
+            fprintf(stderr, "%s: event name '%s' is not UTF-8\n", prog, s->o->names[i]);
             return -1;
         }
         if (send_json(s, m) < 0)
@@ -102,7 +100,7 @@ static int send_commands(session *s)
         goto io;
     return 0;
 io:
-    fprintf(stderr, "tenbus listen: send failed: %m\n");
+    fprintf(stderr, "%s: send failed: %m\n", prog);
     return -1;
 }
 
@@ -114,6 +112,35 @@ static void print_line(const char *p, size_t len)
     fflush(stdout);
 }
 
+/* Consume mode: the bus body carries every header plus data; print it in
+ * `tenbus consume`'s shape if the header filter matches. Returns 2 when
+ * filtered out, -1 on failure, 0 when printed. */
+static int consume_event(session *s, json_t *body)
+{
+    json_t *headers = json_deep_copy(body), *binding = json_deep_copy(s->o->filter);
+    int rc = -1;
+
+    if (!json_is_object(body) || !headers || !binding) {
+        fprintf(stderr, "%s: ignoring an event whose body is not an object\n", prog);
+        rc = 2;
+        goto out;
+    }
+    json_object_del(headers, "data");
+    if (json_object_set_new(binding, "x-match", json_string(s->o->match_all ? "all" : "any")) < 0)
+        goto out;
+    /* x-match any with no key matches nothing on RabbitMQ; no filter at all
+     * here means every event, as a binding holding only the name would. */
+    if (json_object_size(s->o->filter) && !tb_hdr_match(binding, headers)) {
+        rc = 2;
+        goto out;
+    }
+    rc = consume_print(NULL, headers, body);
+out:
+    json_decref(headers);
+    json_decref(binding);
+    return rc;
+}
+
 /* Handles one text message. Returns -1 to stop with EXIT_FAIL, 1 when
  * --count is reached, 0 to go on. */
 static int on_text(session *s, const char *p, size_t len)
@@ -123,13 +150,13 @@ static int on_text(session *s, const char *p, size_t len)
     int rc = 0;
 
     if (!json_is_object(j)) {
-        fprintf(stderr, "tenbus listen: ignoring a non-JSON-object message\n");
+        fprintf(stderr, "%s: ignoring a non-JSON-object message\n", prog);
         goto out;
     }
     if (!s->started || s->o->version == 2) {
         json_t *code = json_object_get(j, "code");
         if (op && json_is_integer(code) && json_integer_value(code) != 0) {
-            fprintf(stderr, "tenbus listen: server refused '%s' (code %lld)\n", op,
+            fprintf(stderr, "%s: server refused '%s' (code %lld)\n", prog, op,
                     (long long)json_integer_value(code));
             rc = -1;
             goto out;
@@ -142,18 +169,33 @@ static int on_text(session *s, const char *p, size_t len)
             s->inited = true;
             rc = send_commands(s);
         } else {
-            fprintf(stderr, "tenbus listen: ignoring a message before init\n");
+            fprintf(stderr, "%s: ignoring a message before init\n", prog);
         }
         goto out;
     }
     if (!s->started) {
         /* Server messages are in command order; the start reply precedes
          * any event (§3), so the rest before it is acknowledgements. */
-        if (op && strcmp(op, "start") == 0)
+        if (op && strcmp(op, "start") == 0) {
             s->started = true;
+            if (s->o->consume) {
+                fputs("ready\n", stderr);
+                fflush(stderr);
+            }
+        }
         goto out;
     }
-    if (s->o->version == 2) {
+    if (s->o->consume) {
+        if (!op || strcmp(op, "event") != 0)
+            goto out;
+        rc = consume_event(s, json_object_get(j, "data"));
+        if (rc == 2) {
+            rc = 0;
+            goto out;
+        }
+        if (rc < 0)
+            goto out;
+    } else if (s->o->version == 2) {
         if (!op || strcmp(op, "event") != 0)
             goto out;
         char *d = json_dumps(json_object_get(j, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
@@ -183,8 +225,12 @@ static int run(session *s)
 
     for (;;) {
         rc = wsc_next(&s->ws, &m, s->deadline);
+        if (rc == NET_TIMEOUT && s->o->consume) {
+            wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
+            return EXIT_OK;
+        }
         if (rc == NET_TIMEOUT) {
-            fprintf(stderr, "tenbus listen: timed out after %lld.%03lld s (%ld events)\n",
+            fprintf(stderr, "%s: timed out after %lld.%03lld s (%ld events)\n", prog,
                     s->o->timeout_ms / 1000, s->o->timeout_ms % 1000, s->events);
             wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
             return EXIT_TIMEOUT;
@@ -194,11 +240,11 @@ static int run(session *s)
             return EXIT_CLOSED;
         }
         if (rc == -1) {
-            fprintf(stderr, "tenbus listen: read failed: %m\n");
+            fprintf(stderr, "%s: read failed: %m\n", prog);
             return EXIT_FAIL;
         }
         if (rc < 0) {
-            fprintf(stderr, "tenbus listen: protocol error from the server (closing with %d)\n",
+            fprintf(stderr, "%s: protocol error from the server (closing with %d)\n", prog,
                     -rc);
             wsc_send_close(&s->ws, (uint16_t)-rc, "");
             return EXIT_FAIL;
@@ -219,7 +265,7 @@ static int run(session *s)
         case WS_OP_PING:
             /* §5.5.3: a pong echoes the ping's application data. */
             if (wsc_send(&s->ws, WS_OP_PONG, m.data, m.len) < 0) {
-                fprintf(stderr, "tenbus listen: send failed: %m\n");
+                fprintf(stderr, "%s: send failed: %m\n", prog);
                 return EXIT_FAIL;
             }
             break;
@@ -236,6 +282,33 @@ static int run(session *s)
     }
 }
 
+int listen_run(const listen_opts *o, const char *name)
+{
+    char err[1024], target[4096];
+    session s;
+    cli_url u;
+    int rc;
+
+    prog = name;
+    if (cli_url_parse(o->url, &u, err, sizeof err) < 0 ||
+        (build_target(&u, o, target, sizeof target) < 0 &&
+         snprintf(err, sizeof err, "URL and token too long") > 0)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EXIT_FAIL;
+    }
+    memset(&s, 0, sizeof s);
+    s.o = o;
+    s.deadline = o->timeout_ms ? net_now_ms() + o->timeout_ms : -1;
+    rc = wsc_connect(&s.ws, &u, target, s.deadline, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return rc == NET_TIMEOUT && !o->consume ? EXIT_TIMEOUT : EXIT_FAIL;
+    }
+    rc = run(&s);
+    wsc_close(&s.ws);
+    return rc;
+}
+
 int cmd_listen(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -249,10 +322,8 @@ int cmd_listen(int argc, char **argv)
     };
     static char *all[] = { "*" };
     listen_opts o = { .url = getenv("TENBUS_URL"), .token = getenv("TENBUS_TOKEN"), .version = 2 };
-    char err[1024] = "", target[4096], *end;
-    session s;
-    cli_url u;
-    int c, rc;
+    char err[1024] = "", *end;
+    int c;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "u:t:V:c:h", opts, NULL)) != -1) {
@@ -292,26 +363,9 @@ int cmd_listen(int argc, char **argv)
         snprintf(err, sizeof err, "--token is required (or set TENBUS_TOKEN)");
         goto usage_err;
     }
-    if (cli_url_parse(o.url, &u, err, sizeof err) < 0)
-        goto usage_err;
-    if (build_target(&u, &o, target, sizeof target) < 0) {
-        snprintf(err, sizeof err, "URL and token too long");
-        goto usage_err;
-    }
-
-    memset(&s, 0, sizeof s);
-    s.o = &o;
-    s.deadline = o.timeout_ms ? net_now_ms() + o.timeout_ms : -1;
-    rc = wsc_connect(&s.ws, &u, target, s.deadline, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "tenbus listen: %s\n", err);
-        return rc == NET_TIMEOUT ? EXIT_TIMEOUT : EXIT_FAIL;
-    }
-    rc = run(&s);
-    wsc_close(&s.ws);
-    return rc;
+    return listen_run(&o, "tenbus listen");
 
 usage_err:
-    fprintf(stderr, "tenbus listen: %s\nTry 'tenbus listen --help'.\n", err);
+    fprintf(stderr, "%s: %s\nTry 'tenbus listen --help'.\n", prog, err);
     return EXIT_FAIL;
 }

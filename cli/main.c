@@ -16,8 +16,11 @@ static void usage(FILE *f)
             "(wazo-websocketd compatible).\n"
             "\n"
             "Commands:\n"
-            "  publish   publish one event through the HTTP API (POST /api/events)\n"
+            "  publish   publish one event through the HTTP API (POST /api/events), or\n"
+            "            with --bus straight to RabbitMQ as a Wazo service does\n"
             "  listen    connect to the WebSocket, subscribe, print events as JSON lines\n"
+            "  consume   consume as a service: bind a queue (RabbitMQ) or open a session\n"
+            "            (tenbusd), print each message as a JSON line\n"
             "  docs      write an event catalogue's AsyncAPI documents and HTML reference\n"
             "  catalogue check: validate event catalogue files\n"
             "\n"
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
         return cmd_publish(sub_argc, sub_argv);
     if (strcmp(cmd, "listen") == 0)
         return cmd_listen(sub_argc, sub_argv);
+    if (strcmp(cmd, "consume") == 0)
+        return cmd_consume(sub_argc, sub_argv);
     if (strcmp(cmd, "docs") == 0)
         return cmd_docs(sub_argc, sub_argv);
     if (strcmp(cmd, "catalogue") == 0)
@@ -79,6 +84,10 @@ int main(int argc, char **argv)
         if (sub_argc > 1 && strcmp(sub_argv[1], "publish") == 0) {
             char *a[] = { "publish", "--help", NULL };
             return cmd_publish(2, a);
+        }
+        if (sub_argc > 1 && strcmp(sub_argv[1], "consume") == 0) {
+            char *a[] = { "consume", "--help", NULL };
+            return cmd_consume(2, a);
         }
         if (sub_argc > 1 && strcmp(sub_argv[1], "listen") == 0) {
             char *a[] = { "listen", "--help", NULL };

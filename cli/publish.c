@@ -18,6 +18,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: tenbus publish --token TOKEN --name NAME [OPTIONS]\n"
+            "       tenbus publish --bus URL --name NAME [OPTIONS] --data JSON   (RabbitMQ;\n"
+            "                      see 'tenbus publish --bus x --help')\n"
             "\n"
             "Publish one event through tenbusd's HTTP API (POST /api/events) and print\n"
             "the response body. The token needs ACL tenbus.publish.<NAME>.\n"
@@ -262,6 +264,13 @@ int cmd_publish(int argc, char **argv)
     char *text = NULL;
     int c, rc = 1;
 
+    /* --bus selects the RabbitMQ form, which has options of its own. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--bus") == 0 || strncmp(argv[i], "--bus=", 6) == 0)
+            return cmd_publish_bus(argc, argv);
+    }
     o.users = json_array();
     o.headers = json_object();
     optind = 0;

@@ -55,25 +55,3 @@ int cli_url_parse(const char *s, cli_url *u, char *err, size_t errlen)
         snprintf(u->authority, sizeof u->authority, v6 ? "[%s]" : "%s", u->host);
     return 0;
 }
-
-int cli_url_encode_append(char *out, size_t cap, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '_' || c == '~';
-        if (n + (plain ? 1 : 3) >= cap)
-            return -1;
-        if (plain) {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        }
-    }
-    out[n] = '\0';
-    return 0;
-}

@@ -17,8 +17,4 @@ typedef struct cli_url {
  * Returns 0, or -1 with a message in err. */
 int cli_url_parse(const char *s, cli_url *u, char *err, size_t errlen);
 
-/* Appends the percent-encoding (RFC 3986 §2.1) of `s` to out[0..cap);
- * returns -1 if it does not fit. */
-int cli_url_encode_append(char *out, size_t cap, const char *s);
-
 #endif

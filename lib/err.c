@@ -14,6 +14,11 @@ const char *tb_strerror(tb_err err)
     case TB_ENONAME:   return "event without a name";
     case TB_EINVALID:  return "content does not match the event type's schema";
     case TB_ECATALOGUE: return "invalid event catalogue";
+    case TB_EURL:      return "bad or unsupported bus URL";
+    case TB_ECONN:     return "cannot connect to the bus, or connection lost";
+    case TB_EBROKER:   return "the bus refused the operation";
+    case TB_ETIMEOUT:  return "no answer from the bus in time";
+    case TB_ENACK:     return "the broker did not accept the message";
     }
     /* Not a default label: -Wswitch then flags a new code left unnamed here. */
     return "unknown error";

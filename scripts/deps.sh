@@ -13,7 +13,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libjansson-dev libyaml-dev libssl-dev \
 libhttp-parser-dev uthash-dev libyajl-dev librabbitmq-dev libcurl4-openssl-dev libsystemd-dev"
 PACKAGE_PKGS="debhelper fakeroot lintian dpkg-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures python3-websockets rabbitmq-server python3-pika python3-yaml openssl chromium $PACKAGE_PKGS"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures python3-websockets rabbitmq-server python3-pika python3-kombu python3-yaml openssl chromium $PACKAGE_PKGS"
 command -v node >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS nodejs npm"
 pkgs=$BUILD_PKGS
 [ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"

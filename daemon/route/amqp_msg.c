@@ -1,7 +1,7 @@
 /* AMQP delivery -> message without a DOM (see amqp_msg.h).
  *
  * Each table entry is classified as the JSON conversion of the table would
- * turn it (header_value: the mapping of tests/oracle/amqp_json.c, which
+ * turn it (header_value: the mapping of libtenbus's tb_amqp_table_to_json, which
  * tests/fuzz/fuzz_amqp_msg.c holds this to), and entries the conversion
  * leaves out are not fed; msg.c's builder then reads the header set with a
  * JSON object's rules (last value of a key wins), as for every ingress. */
@@ -41,12 +41,12 @@ typedef enum hv_kind {
 
 typedef struct hval {
     hv_kind kind;
-    bool is_u64;          /* HV_STRING: the decimal text of u64 (above INT64_MAX) */
+    bool is_u64;          /* HV_STRING: the decimal text of a timestamp above INT64_MAX */
     uint64_t u64;
     amqp_bytes_t str;     /* HV_STRING otherwise: valid UTF-8 without NUL */
 } hval;
 
-/* bytes_to_string's test (tests/oracle/amqp_json.c): valid UTF-8 and no NUL. */
+/* bytes_to_string's test (lib/wire_amqp.c): valid UTF-8 and no NUL. */
 static bool clean_bytes(const void *p, size_t n)
 {
     return !n || (!memchr(p, 0, n) && ws__utf8_valid(p, n));
@@ -70,8 +70,8 @@ static hv_kind header_value(const amqp_field_value_t *v, hval *out)
     case AMQP_FIELD_KIND_I32:
     case AMQP_FIELD_KIND_U32:
     case AMQP_FIELD_KIND_I64:
+    case AMQP_FIELD_KIND_U64:     /* 'L', read signed as py-amqp reads it */
         return HV_OTHER;
-    case AMQP_FIELD_KIND_U64:
     case AMQP_FIELD_KIND_TIMESTAMP:
         /* Above INT64_MAX the conversion writes the number as a string. */
         if (v->value.u64 <= (uint64_t)INT64_MAX)

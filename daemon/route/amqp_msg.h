@@ -3,7 +3,7 @@
  * the body is checked by one streaming pass (json_scan.h), then passed
  * through byte for byte. Pure (no I/O, no globals) so it can be unit-tested
  * and fuzzed against the jansson path it replaces:
- *     tbd_amqp_table_to_json(headers), json_loadb(body, JSON_DECODE_ANY),
+ *     tb_amqp_table_to_json(headers), json_loadb(body, JSON_DECODE_ANY),
  *     tbd_msg_new(headers_obj, body, body_obj, stack_uuid)
  * which it must match field for field and verdict for verdict. */
 #ifndef TBD_AMQP_MSG_H

@@ -19,6 +19,11 @@ typedef enum tb_err {
     TB_ENONAME = -8,       /* event without a name */
     TB_EINVALID = -9,      /* content does not match its event type's schema */
     TB_ECATALOGUE = -10,   /* catalogue file unreadable or invalid */
+    TB_EURL = -11,         /* bad or unsupported bus URL */
+    TB_ECONN = -12,        /* cannot connect to the bus, or the connection was lost */
+    TB_EBROKER = -13,      /* the bus refused an operation (AMQP reply code, HTTP status) */
+    TB_ETIMEOUT = -14,     /* no answer from the bus in time */
+    TB_ENACK = -15,        /* the broker did not accept a published message (nack) */
 } tb_err;
 
 TB_EXTERN const char *tb_strerror(tb_err err);
@@ -38,6 +43,7 @@ typedef enum tb_level {
 #include "tenbus/acl.h"
 #include "tenbus/event.h"
 #include "tenbus/hdrmatch.h"
+#include "tenbus/client.h"
 #include "tenbus/wire.h"
 
 #endif

@@ -1,6 +1,6 @@
 /* The jansson path that daemon/amqp_msg.c replaced, kept as the oracle the
  * new decoder is checked against (tests/unit/test_amqp_msg.c,
- * tests/fuzz/fuzz_amqp_msg.c): headers through tbd_amqp_table_to_json, the
+ * tests/fuzz/fuzz_amqp_msg.c): headers through libtenbus's tb_amqp_table_to_json, the
  * body through json_loadb, the message through tbd_msg_new, with the drop
  * reasons handle_delivery (daemon/bus/bus_rabbitmq.c) gave. Header-only, static:
  * each test includes it once. */
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "amqp_json.h"
+#include "tenbus/wire_amqp.h"
 #include "route/amqp_msg.h"
 #include "route/msg.h"
 
@@ -19,7 +19,7 @@ static tbd_amqp_verdict oracle_decode(const amqp_table_t *t, const char *body, s
                                       const char *stack_uuid, tbd_msg **out)
 {
     *out = NULL;
-    json_t *headers = t ? tbd_amqp_table_to_json(t) : json_object();
+    json_t *headers = t ? tb_amqp_table_to_json(t) : json_object();
     if (!headers)
         return TBD_AMQP_ENOMEM;
     tbd_amqp_verdict v = TBD_AMQP_OK;

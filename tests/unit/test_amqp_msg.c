@@ -175,8 +175,9 @@ static void routable_event(void **state)
 }
 
 /* Each kind a `name` / `tenant_uuid` header can have, as the JSON
- * conversion turns it: only strings count, and a u64 above INT64_MAX
- * becomes its decimal string. */
+ * conversion turns it: only strings count, and a timestamp above
+ * INT64_MAX becomes its decimal string ('L', py-amqp's 64-bit integer, is
+ * read signed: a number). */
 static void header_kinds(void **state)
 {
     (void)state;
@@ -187,7 +188,7 @@ static void header_kinds(void **state)
         {fstr("s"), "s"},
         {fbytes(AMQP_FIELD_KIND_BYTES, "bytes", 5), "bytes"},
         {fbytes(AMQP_FIELD_KIND_UTF8, NULL, 0), ""},
-        {fu64(AMQP_FIELD_KIND_U64, UINT64_MAX), "18446744073709551615"},
+        {fu64(AMQP_FIELD_KIND_U64, UINT64_MAX), NULL},
         {fu64(AMQP_FIELD_KIND_TIMESTAMP, (uint64_t)INT64_MAX + 1), "9223372036854775808"},
         {fu64(AMQP_FIELD_KIND_U64, 42), NULL},
         {fu64(AMQP_FIELD_KIND_TIMESTAMP, 1700000000), NULL},
@@ -355,7 +356,8 @@ static void required_acl_kinds(void **state)
         {true, fv(AMQP_FIELD_KIND_TABLE), false, NULL},
         {true, fv(AMQP_FIELD_KIND_ARRAY), false, NULL},
         {true, fbytes(AMQP_FIELD_KIND_UTF8, "\xff", 1), false, NULL},   /* left out */
-        {true, fu64(AMQP_FIELD_KIND_U64, UINT64_MAX), true, "18446744073709551615"},
+        {true, fu64(AMQP_FIELD_KIND_U64, UINT64_MAX), false, NULL},     /* 'L': -1 */
+        {true, fu64(AMQP_FIELD_KIND_TIMESTAMP, UINT64_MAX), true, "18446744073709551615"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tbl t;
