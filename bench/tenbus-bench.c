@@ -206,14 +206,14 @@ static int sess_write(uint32_t i, const void *p, size_t len)
 
 static int sess_send_frame(uint32_t i, int op, const void *payload, size_t len)
 {
-    uint8_t buf[WS_MAX_HEADER + 256];
+    uint8_t buf[TB_WS_MAX_HEADER + 256];
     if (len > 256)
         return -1;
     uint32_t r = (uint32_t)rnd();
     uint8_t mask[4] = {(uint8_t)r, (uint8_t)(r >> 8), (uint8_t)(r >> 16), (uint8_t)(r >> 24)};
-    size_t h = ws__write_header(buf, op, true, len, mask);
+    size_t h = tb__ws_write_header(buf, op, true, len, mask);
     memcpy(buf + h, payload, len);
-    ws__mask(buf + h, len, mask, 0);
+    tb__ws_mask(buf + h, len, mask, 0);
     return sess_write(i, buf, h + len);
 }
 
@@ -388,8 +388,8 @@ static void on_text(uint32_t i, const char *p, size_t len, int64_t now)
         int n = snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"data\":{\"event_name\":\"%s\"}}",
                          O.subscribe);
         static const char start[] = "{\"op\":\"start\"}";
-        if (sess_send_frame(i, WS_OP_TEXT, sub, (size_t)n) == 0)
-            sess_send_frame(i, WS_OP_TEXT, start, sizeof(start) - 1);
+        if (sess_send_frame(i, TB_WS_OP_TEXT, sub, (size_t)n) == 0)
+            sess_send_frame(i, TB_WS_OP_TEXT, start, sizeof(start) - 1);
         if (c->state == S_INIT)
             c->state = S_ACKS;
         return;
@@ -408,7 +408,7 @@ static void on_text(uint32_t i, const char *p, size_t len, int64_t now)
 }
 
 /* Parses the server frames in buf; returns the bytes consumed. Server frames
- * are parsed here rather than with ws_reader: the daemon's framing is tested
+ * are parsed here rather than with tb__ws_reader: the daemon's framing is tested
  * elsewhere, and skipping UTF-8 validation keeps the single receiving core
  * for counting deliveries. */
 static size_t on_frames(uint32_t i, char *buf, size_t len, int64_t now)
@@ -449,17 +449,17 @@ static size_t on_frames(uint32_t i, char *buf, size_t len, int64_t now)
         int op = p[0] & 0x0f;
         const char *payload = (const char *)p + h;
         off += h + pl;
-        if (op == WS_OP_TEXT) {
+        if (op == TB_WS_OP_TEXT) {
             on_text(i, payload, pl, now);
-        } else if (op == WS_OP_PING) {
-            sess_send_frame(i, WS_OP_PONG, payload, pl);
-        } else if (op == WS_OP_CLOSE) {
+        } else if (op == TB_WS_OP_PING) {
+            sess_send_frame(i, TB_WS_OP_PONG, payload, pl);
+        } else if (op == TB_WS_OP_CLOSE) {
             int code = pl >= 2 ? ((uint8_t)payload[0] << 8 | (uint8_t)payload[1]) : 1005;
             if (G.c[i].state != S_READY && !G.first_err[0])
                 snprintf(G.first_err, sizeof(G.first_err), "session %u closed by the daemon: %d %.*s",
                          i, code, (int)(pl > 2 ? pl - 2 : 0), payload + 2);
             sess_gone(i, code);
-        } else if (op != WS_OP_PONG) {
+        } else if (op != TB_WS_OP_PONG) {
             G.other_frames++;
         }
     }
@@ -485,7 +485,7 @@ static size_t on_upgrade(uint32_t i, char *buf, size_t len, int64_t now)
         return hl;
     }
     char want[29];
-    ws__accept_key(c->rbuf, want);
+    tb__ws_accept_key(c->rbuf, want);
     if (!memmem(buf, hl, want, 28)) {
         sess_fail(i, "wrong Sec-WebSocket-Accept");
         return hl;

@@ -57,7 +57,7 @@ typedef struct consume_state {
     uint64_t last_delivery;
 } consume_state;
 
-int consume_print(const char *routing_key, const json_t *headers, const json_t *body)
+int cli_consume_print(const char *routing_key, const json_t *headers, const json_t *body)
 {
     json_t *line = json_pack("{s:s?, s:O, s:O}", "routing_key", routing_key, "headers", headers,
                              "body", body);
@@ -81,7 +81,7 @@ static int on_message(const tb_message *m, void *arg)
     if (m->delivery_id == st->last_delivery || (st->count && st->printed >= st->count))
         return 0;
     st->last_delivery = m->delivery_id;
-    if (consume_print(m->routing_key, m->headers, m->body) < 0)
+    if (cli_consume_print(m->routing_key, m->headers, m->body) < 0)
         return -1;
     st->printed++;
     return 0;
@@ -121,7 +121,7 @@ static int consume_amqp(const char *bus, const char *exchange, const char *queue
     tb_client_config cfg = {.url = bus, .exchange = exchange, .queue = queue, .errbuf = err,
                             .errbuf_size = sizeof err};
     tb_client *cl;
-    int64_t deadline = timeout_ms ? net_now_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms ? cli_net_now_ms() + timeout_ms : -1;
     bool down = false;
     int rc = 1;
     tb_err e;
@@ -142,7 +142,7 @@ static int consume_amqp(const char *bus, const char *exchange, const char *queue
     while (!count || st.printed < count) {
         int wait = 1000;
         if (deadline >= 0) {
-            int64_t left = deadline - net_now_ms();
+            int64_t left = deadline - cli_net_now_ms();
             if (left <= 0)
                 break;
             if (left < wait)
@@ -166,7 +166,7 @@ out:
     return rc;
 }
 
-int cmd_consume(int argc, char **argv)
+int cli_cmd_consume(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "bus", required_argument, NULL, O_BUS },
@@ -248,7 +248,7 @@ int cmd_consume(int argc, char **argv)
                           .timeout_ms = timeout_ms, .names = nnames ? names : all,
                           .nnames = nnames ? nnames : 1, .consume = true,
                           .filter = filter, .match_all = match_all };
-        rc = listen_run(&o, "tenbus consume");
+        rc = cli_listen_run(&o, "tenbus consume");
     }
     goto out;
 

@@ -39,7 +39,7 @@ static void docs_usage(FILE *f)
             "  -h, --help           this help\n");
 }
 
-int cmd_docs(int argc, char **argv)
+int cli_cmd_docs(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'}, {"server", required_argument, NULL, 's'},
@@ -99,7 +99,7 @@ int cmd_docs(int argc, char **argv)
     return rc;
 }
 
-int cmd_catalogue(int argc, char **argv)
+int cli_cmd_catalogue(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         printf("Usage: tenbus catalogue check CATALOGUE...\n\n"

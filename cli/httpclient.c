@@ -15,7 +15,7 @@
 #define MAX_RESPONSE_BODY (64u << 20)
 
 typedef struct rctx {
-    http_response *res;
+    cli_http_response *res;
     size_t cap;
     int done;
     int too_big;
@@ -24,7 +24,7 @@ typedef struct rctx {
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     rctx *c = p->data;
-    http_response *r = c->res;
+    cli_http_response *r = c->res;
     if (r->body_len + len > MAX_RESPONSE_BODY) {
         c->too_big = 1;
         return -1;
@@ -61,15 +61,15 @@ static int send_request(int fd, const cli_url *u, const char *method, const char
                      method, target, u->authority, tb_version(), body_len, headers);
     if (n < 0)
         return -1;
-    int rc = net_send_all(fd, head, (size_t)n);
+    int rc = cli_net_send_all(fd, head, (size_t)n);
     free(head);
     if (rc == 0 && body_len)
-        rc = net_send_all(fd, body, body_len);
+        rc = cli_net_send_all(fd, body, body_len);
     return rc;
 }
 
-int http_request(const cli_url *u, const char *method, const char *target, const char *headers,
-                 const char *body, size_t body_len, int64_t deadline, http_response *res,
+int cli_http_request(const cli_url *u, const char *method, const char *target, const char *headers,
+                 const char *body, size_t body_len, int64_t deadline, cli_http_response *res,
                  char *err, size_t errlen)
 {
     http_parser_settings st;
@@ -79,7 +79,7 @@ int http_request(const cli_url *u, const char *method, const char *target, const
     int fd;
 
     memset(res, 0, sizeof *res);
-    fd = net_connect(u->host, u->port, deadline, err, errlen);
+    fd = cli_net_connect(u->host, u->port, deadline, err, errlen);
     if (fd < 0)
         return -1;
     if (send_request(fd, u, method, target, headers, body, body_len) < 0) {
@@ -94,8 +94,8 @@ int http_request(const cli_url *u, const char *method, const char *target, const
     http_parser_init(&p, HTTP_RESPONSE);
     p.data = &c;
     while (!c.done) {
-        ssize_t n = net_recv(fd, buf, sizeof buf, deadline);
-        if (n == NET_TIMEOUT) {
+        ssize_t n = cli_net_recv(fd, buf, sizeof buf, deadline);
+        if (n == CLI_NET_TIMEOUT) {
             snprintf(err, errlen, "timed out waiting for the response");
             goto fail;
         }
@@ -123,11 +123,11 @@ int http_request(const cli_url *u, const char *method, const char *target, const
 
 fail:
     close(fd);
-    http_response_free(res);
+    cli_http_response_free(res);
     return -1;
 }
 
-void http_response_free(http_response *res)
+void cli_http_response_free(cli_http_response *res)
 {
     free(res->body);
     res->body = NULL;

@@ -53,7 +53,7 @@ enum { O_TIMEOUT = 256 };
 
 
 typedef struct session {
-    ws_client ws;
+    cli_ws_client ws;
     const listen_opts *o;
     int64_t deadline;
     bool inited, started;
@@ -78,7 +78,7 @@ static int build_target(const cli_url *u, const listen_opts *o, char *out, size_
 static int send_json(session *s, json_t *msg)
 {
     char *text = json_dumps(msg, JSON_COMPACT);
-    int rc = text ? wsc_send(&s->ws, WS_OP_TEXT, text, strlen(text)) : -1;
+    int rc = text ? cli_ws_send(&s->ws, TB_WS_OP_TEXT, text, strlen(text)) : -1;
     free(text);
     json_decref(msg);
     return rc;
@@ -134,7 +134,7 @@ static int consume_event(session *s, json_t *body)
         rc = 2;
         goto out;
     }
-    rc = consume_print(NULL, headers, body);
+    rc = cli_consume_print(NULL, headers, body);
 out:
     json_decref(headers);
     json_decref(binding);
@@ -220,19 +220,19 @@ out:
 
 static int run(session *s)
 {
-    ws_msg m;
+    tb__ws_msg m;
     int rc;
 
     for (;;) {
-        rc = wsc_next(&s->ws, &m, s->deadline);
-        if (rc == NET_TIMEOUT && s->o->consume) {
-            wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
+        rc = cli_ws_next(&s->ws, &m, s->deadline);
+        if (rc == CLI_NET_TIMEOUT && s->o->consume) {
+            cli_ws_send_close(&s->ws, TB_WS_CLOSE_NORMAL, "");
             return EXIT_OK;
         }
-        if (rc == NET_TIMEOUT) {
+        if (rc == CLI_NET_TIMEOUT) {
             fprintf(stderr, "%s: timed out after %lld.%03lld s (%ld events)\n", prog,
                     s->o->timeout_ms / 1000, s->o->timeout_ms % 1000, s->events);
-            wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
+            cli_ws_send_close(&s->ws, TB_WS_CLOSE_NORMAL, "");
             return EXIT_TIMEOUT;
         }
         if (rc == 0) {
@@ -246,34 +246,34 @@ static int run(session *s)
         if (rc < 0) {
             fprintf(stderr, "%s: protocol error from the server (closing with %d)\n", prog,
                     -rc);
-            wsc_send_close(&s->ws, (uint16_t)-rc, "");
+            cli_ws_send_close(&s->ws, (uint16_t)-rc, "");
             return EXIT_FAIL;
         }
         rc = 0;
         switch (m.opcode) {
-        case WS_OP_TEXT:
+        case TB_WS_OP_TEXT:
             rc = on_text(s, (const char *)m.data, m.len);
             if (rc < 0) {
-                wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
+                cli_ws_send_close(&s->ws, TB_WS_CLOSE_NORMAL, "");
                 return EXIT_FAIL;
             }
             if (rc == 1) {
-                wsc_send_close(&s->ws, WS_CLOSE_NORMAL, "");
+                cli_ws_send_close(&s->ws, TB_WS_CLOSE_NORMAL, "");
                 return EXIT_OK;
             }
             break;
-        case WS_OP_PING:
+        case TB_WS_OP_PING:
             /* §5.5.3: a pong echoes the ping's application data. */
-            if (wsc_send(&s->ws, WS_OP_PONG, m.data, m.len) < 0) {
+            if (cli_ws_send(&s->ws, TB_WS_OP_PONG, m.data, m.len) < 0) {
                 fprintf(stderr, "%s: send failed: %m\n", prog);
                 return EXIT_FAIL;
             }
             break;
-        case WS_OP_CLOSE:
+        case TB_WS_OP_CLOSE:
             fprintf(stderr, "closed: %u %.*s\n", m.close_code, (int)m.close_reason_len,
                     m.close_reason);
             /* §5.5.1: answer with a close carrying the same code. */
-            wsc_send_close(&s->ws, m.close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL
+            cli_ws_send_close(&s->ws, m.close_code == TB_WS_CLOSE_NO_STATUS ? TB_WS_CLOSE_NORMAL
                                                                       : m.close_code, "");
             return EXIT_CLOSED;
         default:
@@ -282,7 +282,7 @@ static int run(session *s)
     }
 }
 
-int listen_run(const listen_opts *o, const char *name)
+int cli_listen_run(const listen_opts *o, const char *name)
 {
     char err[1024], target[4096];
     session s;
@@ -298,18 +298,18 @@ int listen_run(const listen_opts *o, const char *name)
     }
     memset(&s, 0, sizeof s);
     s.o = o;
-    s.deadline = o->timeout_ms ? net_now_ms() + o->timeout_ms : -1;
-    rc = wsc_connect(&s.ws, &u, target, s.deadline, err, sizeof err);
+    s.deadline = o->timeout_ms ? cli_net_now_ms() + o->timeout_ms : -1;
+    rc = cli_ws_connect(&s.ws, &u, target, s.deadline, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
-        return rc == NET_TIMEOUT && !o->consume ? EXIT_TIMEOUT : EXIT_FAIL;
+        return rc == CLI_NET_TIMEOUT && !o->consume ? EXIT_TIMEOUT : EXIT_FAIL;
     }
     rc = run(&s);
-    wsc_close(&s.ws);
+    cli_ws_close(&s.ws);
     return rc;
 }
 
-int cmd_listen(int argc, char **argv)
+int cli_cmd_listen(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "url", required_argument, NULL, 'u' },
@@ -363,7 +363,7 @@ int cmd_listen(int argc, char **argv)
         snprintf(err, sizeof err, "--token is required (or set TENBUS_TOKEN)");
         goto usage_err;
     }
-    return listen_run(&o, "tenbus listen");
+    return cli_listen_run(&o, "tenbus listen");
 
 usage_err:
     fprintf(stderr, "%s: %s\nTry 'tenbus listen --help'.\n", prog, err);

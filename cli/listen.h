@@ -15,7 +15,7 @@ typedef struct listen_opts {
     char **names;
     int nnames;
     /* consume mode: "ready" on stderr after the start reply; each event
-     * printed as consume_print() does, if `filter` (header filter,
+     * printed as cli_consume_print() does, if `filter` (header filter,
      * borrowed) matches its headers; --timeout exits 0. */
     bool consume;
     const json_t *filter;
@@ -24,10 +24,10 @@ typedef struct listen_opts {
 
 /* Connects, subscribes, starts and prints until done; returns the exit
  * status. `name` prefixes error messages ("tenbus listen"). */
-int listen_run(const listen_opts *o, const char *name);
+int cli_listen_run(const listen_opts *o, const char *name);
 
 /* Prints {"routing_key": rk (NULL => null), "headers": ..., "body": ...}
  * as one flushed line on stdout. Returns 0 or -1. */
-int consume_print(const char *routing_key, const json_t *headers, const json_t *body);
+int cli_consume_print(const char *routing_key, const json_t *headers, const json_t *body);
 
 #endif

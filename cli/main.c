@@ -71,27 +71,27 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     if (strcmp(cmd, "publish") == 0)
-        return cmd_publish(sub_argc, sub_argv);
+        return cli_cmd_publish(sub_argc, sub_argv);
     if (strcmp(cmd, "listen") == 0)
-        return cmd_listen(sub_argc, sub_argv);
+        return cli_cmd_listen(sub_argc, sub_argv);
     if (strcmp(cmd, "consume") == 0)
-        return cmd_consume(sub_argc, sub_argv);
+        return cli_cmd_consume(sub_argc, sub_argv);
     if (strcmp(cmd, "docs") == 0)
-        return cmd_docs(sub_argc, sub_argv);
+        return cli_cmd_docs(sub_argc, sub_argv);
     if (strcmp(cmd, "catalogue") == 0)
-        return cmd_catalogue(sub_argc, sub_argv);
+        return cli_cmd_catalogue(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         if (sub_argc > 1 && strcmp(sub_argv[1], "publish") == 0) {
             char *a[] = { "publish", "--help", NULL };
-            return cmd_publish(2, a);
+            return cli_cmd_publish(2, a);
         }
         if (sub_argc > 1 && strcmp(sub_argv[1], "consume") == 0) {
             char *a[] = { "consume", "--help", NULL };
-            return cmd_consume(2, a);
+            return cli_cmd_consume(2, a);
         }
         if (sub_argc > 1 && strcmp(sub_argv[1], "listen") == 0) {
             char *a[] = { "listen", "--help", NULL };
-            return cmd_listen(2, a);
+            return cli_cmd_listen(2, a);
         }
         usage(stdout);
         return 0;

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t net_now_ms(void)
+int64_t cli_net_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -22,7 +22,7 @@ static int time_left(int64_t deadline)
 {
     if (deadline < 0)
         return -1;
-    int64_t left = deadline - net_now_ms();
+    int64_t left = deadline - cli_net_now_ms();
     if (left <= 0)
         return 0;
     return left > 1000000 ? 1000000 : (int)left;
@@ -64,7 +64,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *err_out
         if (w <= 0) {
             close(fd);
             if (w == 0)
-                return NET_TIMEOUT;
+                return CLI_NET_TIMEOUT;
             *err_out = errno;
             return -1;
         }
@@ -78,7 +78,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *err_out
     return fd;
 }
 
-int net_connect(const char *host, const char *port, int64_t deadline, char *err, size_t errlen)
+int cli_net_connect(const char *host, const char *port, int64_t deadline, char *err, size_t errlen)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     struct addrinfo *res, *ai;
@@ -91,18 +91,18 @@ int net_connect(const char *host, const char *port, int64_t deadline, char *err,
     }
     for (ai = res; ai; ai = ai->ai_next) {
         fd = connect_one(ai, deadline, &e);
-        if (fd >= 0 || fd == NET_TIMEOUT)
+        if (fd >= 0 || fd == CLI_NET_TIMEOUT)
             break;
     }
     freeaddrinfo(res);
-    if (fd == NET_TIMEOUT)
+    if (fd == CLI_NET_TIMEOUT)
         snprintf(err, errlen, "timed out connecting to %s port %s", host, port);
     else if (fd < 0)
         snprintf(err, errlen, "cannot connect to %s port %s: %s", host, port, strerror(e));
     return fd;
 }
 
-int net_send_all(int fd, const void *p, size_t n)
+int cli_net_send_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {
@@ -118,11 +118,11 @@ int net_send_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-ssize_t net_recv(int fd, void *p, size_t n, int64_t deadline)
+ssize_t cli_net_recv(int fd, void *p, size_t n, int64_t deadline)
 {
     int w = wait_fd(fd, POLLIN, deadline);
     if (w == 0)
-        return NET_TIMEOUT;
+        return CLI_NET_TIMEOUT;
     if (w < 0)
         return -1;
     for (;;) {

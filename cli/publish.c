@@ -173,7 +173,7 @@ fail:
 }
 
 /* Reports a failed answer: status plus the API's error fields if any. */
-static void report_error(const http_response *res)
+static void report_error(const cli_http_response *res)
 {
     json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
     const char *e = json_string_value(json_object_get(j, "error"));
@@ -200,7 +200,7 @@ static int post(const pub_opts *o, const char *body)
 {
     char err[512], target[1200], *hdrs = NULL;
     cli_url u;
-    http_response res;
+    cli_http_response res;
     int rc;
 
     if (cli_url_parse(o->url, &u, err, sizeof err) < 0) {
@@ -219,8 +219,8 @@ static int post(const pub_opts *o, const char *body)
     if (asprintf(&hdrs, "Content-Type: application/json\r\nAccept: application/json\r\n"
                         "X-Auth-Token: %s\r\n", o->token) < 0)
         return 1;
-    rc = http_request(&u, "POST", target, hdrs, body, strlen(body),
-                      net_now_ms() + o->timeout_ms, &res, err, sizeof err);
+    rc = cli_http_request(&u, "POST", target, hdrs, body, strlen(body),
+                      cli_net_now_ms() + o->timeout_ms, &res, err, sizeof err);
     free(hdrs);
     if (rc < 0) {
         fprintf(stderr, "tenbus publish: %s\n", err);
@@ -234,11 +234,11 @@ static int post(const pub_opts *o, const char *body)
     rc = res.status >= 200 && res.status < 300 ? 0 : 1;
     if (rc)
         report_error(&res);
-    http_response_free(&res);
+    cli_http_response_free(&res);
     return rc;
 }
 
-int cmd_publish(int argc, char **argv)
+int cli_cmd_publish(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "url", required_argument, NULL, 'u' },
@@ -269,7 +269,7 @@ int cmd_publish(int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--bus") == 0 || strncmp(argv[i], "--bus=", 6) == 0)
-            return cmd_publish_bus(argc, argv);
+            return cli_cmd_publish_bus(argc, argv);
     }
     o.users = json_array();
     o.headers = json_object();

@@ -83,7 +83,7 @@ static const char **split_users(char *s, size_t *n)
     return v;
 }
 
-int cmd_publish_bus(int argc, char **argv)
+int cli_cmd_publish_bus(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "bus", required_argument, NULL, O_BUS },

@@ -123,7 +123,7 @@ static int make_key(char key[25])
     return 0;
 }
 
-static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t deadline,
+static int handshake(cli_ws_client *c, const cli_url *u, const char *target, int64_t deadline,
                      char *err, size_t errlen)
 {
     char key[25], want[29], *req = NULL, buf[4096];
@@ -132,7 +132,7 @@ static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t
     hs h;
     size_t total = 0;
 
-    if (make_key(key) < 0 || ws__accept_key(key, want) < 0) {
+    if (make_key(key) < 0 || tb__ws_accept_key(key, want) < 0) {
         snprintf(err, errlen, "cannot generate a WebSocket key");
         return -1;
     }
@@ -141,7 +141,7 @@ static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: tenbus/%s\r\n\r\n",
                      target, u->authority, key, tb_version());
-    if (n < 0 || net_send_all(c->fd, req, (size_t)n) < 0) {
+    if (n < 0 || cli_net_send_all(c->fd, req, (size_t)n) < 0) {
         free(req);
         snprintf(err, errlen, "cannot send the handshake: %m");
         return -1;
@@ -159,10 +159,10 @@ static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t
     p.data = &h;
 
     for (;;) {
-        ssize_t r = net_recv(c->fd, buf, sizeof buf, deadline);
-        if (r == NET_TIMEOUT) {
+        ssize_t r = cli_net_recv(c->fd, buf, sizeof buf, deadline);
+        if (r == CLI_NET_TIMEOUT) {
             snprintf(err, errlen, "timed out waiting for the handshake response");
-            return NET_TIMEOUT;
+            return CLI_NET_TIMEOUT;
         }
         if (r < 0) {
             snprintf(err, errlen, "cannot read the handshake response: %m");
@@ -212,15 +212,15 @@ static int handshake(ws_client *c, const cli_url *u, const char *target, int64_t
     return 0;
 }
 
-int wsc_connect(ws_client *c, const cli_url *u, const char *target, int64_t deadline,
+int cli_ws_connect(cli_ws_client *c, const cli_url *u, const char *target, int64_t deadline,
                 char *err, size_t errlen)
 {
-    ws_reader_limits lim = { WSC_MAX_MESSAGE, WSC_MAX_MESSAGE };
+    tb__ws_limits lim = { CLI_WS_MAX_MESSAGE, CLI_WS_MAX_MESSAGE };
     int rc;
 
     memset(c, 0, sizeof *c);
-    ws__reader_init(&c->rd, false, &lim);
-    c->fd = net_connect(u->host, u->port, deadline, err, errlen);
+    tb__ws_reader_init(&c->rd, false, &lim);
+    c->fd = cli_net_connect(u->host, u->port, deadline, err, errlen);
     if (c->fd < 0) {
         rc = c->fd;
         c->fd = -1;
@@ -228,11 +228,11 @@ int wsc_connect(ws_client *c, const cli_url *u, const char *target, int64_t dead
     }
     rc = handshake(c, u, target, deadline, err, errlen);
     if (rc < 0)
-        wsc_close(c);
+        cli_ws_close(c);
     return rc;
 }
 
-int wsc_send(ws_client *c, int opcode, const void *p, size_t len)
+int cli_ws_send(cli_ws_client *c, int opcode, const void *p, size_t len)
 {
     uint8_t mask[4];
     uint8_t *frame;
@@ -242,18 +242,18 @@ int wsc_send(ws_client *c, int opcode, const void *p, size_t len)
     /* §5.3: a fresh unpredictable key per frame. */
     if (RAND_bytes(mask, sizeof mask) != 1)
         return -1;
-    frame = malloc(WS_MAX_HEADER + len);
+    frame = malloc(TB_WS_MAX_HEADER + len);
     if (!frame)
         return -1;
-    hl = ws__write_header(frame, opcode, true, len, mask);
+    hl = tb__ws_write_header(frame, opcode, true, len, mask);
     memcpy(frame + hl, p, len);
-    ws__mask(frame + hl, len, mask, 0);
-    rc = net_send_all(c->fd, frame, hl + len);
+    tb__ws_mask(frame + hl, len, mask, 0);
+    rc = cli_net_send_all(c->fd, frame, hl + len);
     free(frame);
     return rc;
 }
 
-int wsc_send_close(ws_client *c, uint16_t code, const char *reason)
+int cli_ws_send_close(cli_ws_client *c, uint16_t code, const char *reason)
 {
     uint8_t body[125];
     size_t rl = reason ? strlen(reason) : 0;
@@ -263,10 +263,10 @@ int wsc_send_close(ws_client *c, uint16_t code, const char *reason)
     body[1] = (uint8_t)code;
     if (rl)
         memcpy(body + 2, reason, rl);
-    return wsc_send(c, WS_OP_CLOSE, body, 2 + rl);
+    return cli_ws_send(c, TB_WS_OP_CLOSE, body, 2 + rl);
 }
 
-int wsc_next(ws_client *c, ws_msg *msg, int64_t deadline)
+int cli_ws_next(cli_ws_client *c, tb__ws_msg *msg, int64_t deadline)
 {
     if (c->used) {
         memmove(c->buf, c->buf + c->used, c->len - c->used);
@@ -275,7 +275,7 @@ int wsc_next(ws_client *c, ws_msg *msg, int64_t deadline)
     }
     for (;;) {
         size_t consumed = 0;
-        int rc = ws__reader_next(&c->rd, c->buf, c->len, &consumed, msg);
+        int rc = tb__ws_reader_next(&c->rd, c->buf, c->len, &consumed, msg);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -289,27 +289,27 @@ int wsc_next(ws_client *c, ws_msg *msg, int64_t deadline)
         if (c->len == c->cap) {
             /* The reader bounds a frame, hence what we must hold. */
             size_t cap = c->cap ? c->cap * 2 : 4096;
-            if (cap > WSC_MAX_MESSAGE + WS_MAX_HEADER)
-                cap = WSC_MAX_MESSAGE + WS_MAX_HEADER;
+            if (cap > CLI_WS_MAX_MESSAGE + TB_WS_MAX_HEADER)
+                cap = CLI_WS_MAX_MESSAGE + TB_WS_MAX_HEADER;
             uint8_t *nb = realloc(c->buf, cap);
             if (!nb)
                 return -1;
             c->buf = nb;
             c->cap = cap;
         }
-        ssize_t r = net_recv(c->fd, c->buf + c->len, c->cap - c->len, deadline);
+        ssize_t r = cli_net_recv(c->fd, c->buf + c->len, c->cap - c->len, deadline);
         if (r <= 0)
             return (int)r;
         c->len += (size_t)r;
     }
 }
 
-void wsc_close(ws_client *c)
+void cli_ws_close(cli_ws_client *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    ws__reader_free(&c->rd);
+    tb__ws_reader_free(&c->rd);
     free(c->buf);
     c->buf = NULL;
     c->len = c->cap = c->used = 0;

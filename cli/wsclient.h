@@ -9,34 +9,34 @@
 #include "url.h"
 #include "ws_frame.h"
 
-typedef struct ws_client {
+typedef struct cli_ws_client {
     int fd;
-    ws_reader rd;
+    tb__ws_reader rd;
     uint8_t *buf;      /* received bytes not yet consumed */
     size_t len, cap;
     size_t used;       /* bytes behind the last message, dropped on the next read */
-} ws_client;
+} cli_ws_client;
 
 /* Largest frame and message the CLI accepts from the server. */
-#define WSC_MAX_MESSAGE (16u << 20)
+#define CLI_WS_MAX_MESSAGE (16u << 20)
 
-/* Connects and upgrades `target` (path and query). Returns 0, NET_TIMEOUT,
+/* Connects and upgrades `target` (path and query). Returns 0, CLI_NET_TIMEOUT,
  * or -1 with a message in err (a refused upgrade includes the status and
  * body). */
-int wsc_connect(ws_client *c, const cli_url *u, const char *target, int64_t deadline,
+int cli_ws_connect(cli_ws_client *c, const cli_url *u, const char *target, int64_t deadline,
                 char *err, size_t errlen);
 
 /* Sends one masked frame. Returns 0 or -1 (errno set). */
-int wsc_send(ws_client *c, int opcode, const void *p, size_t len);
+int cli_ws_send(cli_ws_client *c, int opcode, const void *p, size_t len);
 
 /* Sends a close frame with `code` (RFC 6455 §5.5.1). */
-int wsc_send_close(ws_client *c, uint16_t code, const char *reason);
+int cli_ws_send_close(cli_ws_client *c, uint16_t code, const char *reason);
 
 /* Reads the next message. Returns 1 with *msg (valid until the next call),
- * 0 at EOF, NET_TIMEOUT, -1 on an I/O error (errno set), or the negated
+ * 0 at EOF, CLI_NET_TIMEOUT, -1 on an I/O error (errno set), or the negated
  * close code (<= -1000) for a protocol violation by the server. */
-int wsc_next(ws_client *c, ws_msg *msg, int64_t deadline);
+int cli_ws_next(cli_ws_client *c, tb__ws_msg *msg, int64_t deadline);
 
-void wsc_close(ws_client *c);
+void cli_ws_close(cli_ws_client *c);
 
 #endif

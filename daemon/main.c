@@ -41,7 +41,7 @@ static void usage(FILE *out)
 
 static void warn_unused(const char *msg)
 {
-    log_debug("config: %s (ignored)", msg);
+    tbd_log_debug("config: %s (ignored)", msg);
 }
 
 int main(int argc, char **argv)
@@ -155,16 +155,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "tenbusd: cannot open log file %s\n", cfg.log_file);
         goto out_cfg;
     }
-    log_info("bus backend: %s (%s)", cfg.bus_backend == TBD_BUS_RABBITMQ ? "rabbitmq" : "embedded",
+    tbd_log_info("bus backend: %s (%s)", cfg.bus_backend == TBD_BUS_RABBITMQ ? "rabbitmq" : "embedded",
              cfg.bus_why);
-    log_info("auth backend: %s (%s)", cfg.auth_backend == TBD_AUTH_WAZO ? "wazo-auth" : "file",
+    tbd_log_info("auth backend: %s (%s)", cfg.auth_backend == TBD_AUTH_WAZO ? "wazo-auth" : "file",
              cfg.auth_why);
     if (!cfg.uuid)
-        log_warn("no stack uuid configured (uuid / XIVO_UUID): no event will match origin_uuid");
+        tbd_log_warn("no stack uuid configured (uuid / XIVO_UUID): no event will match origin_uuid");
 
     tbd_server srv;
     if (tbd_server_init(&srv, &cfg, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+        tbd_log_error("%s", err);
     } else {
         rc = tbd_server_run(&srv) == 0 ? 0 : 1;
     }

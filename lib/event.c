@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "event_int.h"
-#include "ws_frame.h" /* ws__utf8_valid */
+#include "ws_frame.h" /* tb__ws_utf8_valid */
 
 /* ---- growable string: the codec's text buffer --------------------------- */
 
@@ -461,7 +461,7 @@ tb_err tb_event_set_required_acl(tb_event *ev, const char *acl)
     if (!ev)
         return TB_EINVAL;
     if (acl) {
-        if (!ws__utf8_valid((const uint8_t *)acl, strlen(acl)))
+        if (!tb__ws_utf8_valid((const uint8_t *)acl, strlen(acl)))
             return TB_EINVAL;
         if (!(copy = strdup(acl)))
             return TB_ENOMEM;

@@ -8,7 +8,7 @@
 
 #include "tenbus/event.h"
 #include "tenbus/wire.h"
-#include "ws_frame.h"   /* ws__utf8_valid */
+#include "ws_frame.h"   /* tb__ws_utf8_valid */
 
 #define USER_PREFIX "user_uuid:"
 #define USER_PREFIX_LEN (sizeof(USER_PREFIX) - 1)
@@ -24,7 +24,7 @@ static bool nonempty(const char *s)
 
 static bool utf8(const char *s)
 {
-    return !s || ws__utf8_valid((const uint8_t *)s, strlen(s));
+    return !s || tb__ws_utf8_valid((const uint8_t *)s, strlen(s));
 }
 
 /* The generated headers' names, by tb_wire_hdr: the only place they are
@@ -68,7 +68,7 @@ static tb_err check_value(const tb_value *v, bool raw_ok)
         return TB_OK;
     case TB_VALUE_STRING:
         return (!v->u.str.len || (v->u.str.s && !memchr(v->u.str.s, 0, v->u.str.len) &&
-                                  ws__utf8_valid((const uint8_t *)v->u.str.s, v->u.str.len)))
+                                  tb__ws_utf8_valid((const uint8_t *)v->u.str.s, v->u.str.len)))
                    ? TB_OK : TB_EINVAL;
     case TB_VALUE_JSON:
         return v->u.json ? TB_OK : TB_EINVAL;

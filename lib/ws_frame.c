@@ -11,7 +11,7 @@
 #define FRAG_KEEP 4096
 #define FRAG_MIN  256
 
-size_t ws__header_size(uint64_t len, bool masked)
+size_t tb__ws_header_size(uint64_t len, bool masked)
 {
     size_t n = 2;
     if (len > 0xFFFF)
@@ -21,7 +21,7 @@ size_t ws__header_size(uint64_t len, bool masked)
     return n + (masked ? 4 : 0);
 }
 
-size_t ws__write_header(uint8_t *out, int opcode, bool fin, uint64_t len, const uint8_t mask[4])
+size_t tb__ws_write_header(uint8_t *out, int opcode, bool fin, uint64_t len, const uint8_t mask[4])
 {
     size_t n = 2;
     out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0F));
@@ -47,7 +47,7 @@ size_t ws__write_header(uint8_t *out, int opcode, bool fin, uint64_t len, const 
     return n;
 }
 
-void ws__mask(uint8_t *p, size_t len, const uint8_t mask[4], size_t off)
+void tb__ws_mask(uint8_t *p, size_t len, const uint8_t mask[4], size_t off)
 {
     for (size_t i = 0; i < len; i++)
         p[i] ^= mask[(i + off) & 3];
@@ -59,7 +59,7 @@ static bool is_b64(char c)
            c == '+' || c == '/';
 }
 
-int ws__accept_key(const char *client_key, char out[29])
+int tb__ws_accept_key(const char *client_key, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     char buf[24 + sizeof guid - 1];
@@ -112,7 +112,7 @@ static int utf8_byte(int s, uint8_t b)
     }
 }
 
-int ws__utf8_step(int state, const uint8_t *p, size_t len)
+int tb__ws_utf8_step(int state, const uint8_t *p, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -130,9 +130,9 @@ int ws__utf8_step(int state, const uint8_t *p, size_t len)
     return state;
 }
 
-bool ws__utf8_valid(const uint8_t *p, size_t len)
+bool tb__ws_utf8_valid(const uint8_t *p, size_t len)
 {
-    return ws__utf8_step(U_ACCEPT, p, len) == U_ACCEPT;
+    return tb__ws_utf8_step(U_ACCEPT, p, len) == U_ACCEPT;
 }
 
 /* Validates masked bytes without unmasking them: the buffer of an incomplete
@@ -145,16 +145,16 @@ static int utf8_step_masked(int state, const uint8_t *p, size_t from, size_t to,
     return state;
 }
 
-void ws__reader_init(ws_reader *r, bool server, const ws_reader_limits *lim)
+void tb__ws_reader_init(tb__ws_reader *r, bool server, const tb__ws_limits *lim)
 {
     memset(r, 0, sizeof *r);
     r->require_mask = server;
     r->expect_mask = server;
-    r->lim.max_frame = lim && lim->max_frame ? lim->max_frame : WS_DEFAULT_MAX_FRAME;
-    r->lim.max_message = lim && lim->max_message ? lim->max_message : WS_DEFAULT_MAX_MESSAGE;
+    r->lim.max_frame = lim && lim->max_frame ? lim->max_frame : TB_WS_DEFAULT_MAX_FRAME;
+    r->lim.max_message = lim && lim->max_message ? lim->max_message : TB_WS_DEFAULT_MAX_MESSAGE;
 }
 
-void ws__reader_free(ws_reader *r)
+void tb__ws_reader_free(tb__ws_reader *r)
 {
     free(r->frag);
     r->frag = NULL;
@@ -175,7 +175,7 @@ static bool is_control(int op) { return op & 0x8; }
 
 /* Parses and checks one frame header, failing as soon as the bytes that
  * prove it bad have arrived. Returns 1 (complete), 0 (need more) or <0. */
-static int parse_header(const ws_reader *r, const uint8_t *b, size_t len, frame_hdr *h)
+static int parse_header(const tb__ws_reader *r, const uint8_t *b, size_t len, frame_hdr *h)
 {
     size_t n;
     uint8_t len7;
@@ -184,27 +184,27 @@ static int parse_header(const ws_reader *r, const uint8_t *b, size_t len, frame_
         return 0;
     /* §5.2: RSV1-3 must be 0 unless an extension defines them; we negotiate none. */
     if (b[0] & 0x70)
-        return -WS_CLOSE_PROTOCOL;
+        return -TB_WS_CLOSE_PROTOCOL;
     h->fin = b[0] & 0x80;
     h->opcode = b[0] & 0x0F;
     switch (h->opcode) {
-    case WS_OP_CONT:
+    case TB_WS_OP_CONT:
         /* §5.4: a continuation needs a message in progress. */
         if (!r->frag_opcode)
-            return -WS_CLOSE_PROTOCOL;
+            return -TB_WS_CLOSE_PROTOCOL;
         break;
-    case WS_OP_TEXT: case WS_OP_BINARY:
+    case TB_WS_OP_TEXT: case TB_WS_OP_BINARY:
         /* §5.4: fragments of one message may not interleave with another. */
         if (r->frag_opcode)
-            return -WS_CLOSE_PROTOCOL;
+            return -TB_WS_CLOSE_PROTOCOL;
         break;
-    case WS_OP_CLOSE: case WS_OP_PING: case WS_OP_PONG:
+    case TB_WS_OP_CLOSE: case TB_WS_OP_PING: case TB_WS_OP_PONG:
         /* §5.5: control frames are never fragmented. */
         if (!h->fin)
-            return -WS_CLOSE_PROTOCOL;
+            return -TB_WS_CLOSE_PROTOCOL;
         break;
     default:
-        return -WS_CLOSE_PROTOCOL;      /* §5.2: reserved opcodes */
+        return -TB_WS_CLOSE_PROTOCOL;      /* §5.2: reserved opcodes */
     }
 
     if (len < 2)
@@ -212,7 +212,7 @@ static int parse_header(const ws_reader *r, const uint8_t *b, size_t len, frame_
     h->masked = b[1] & 0x80;
     /* §5.1: clients mask every frame, servers none. */
     if (h->masked != r->expect_mask)
-        return -WS_CLOSE_PROTOCOL;
+        return -TB_WS_CLOSE_PROTOCOL;
     len7 = b[1] & 0x7F;
 
     n = 2;
@@ -226,7 +226,7 @@ static int parse_header(const ws_reader *r, const uint8_t *b, size_t len, frame_
             return 0;
         /* §5.2: the most significant bit of a 64-bit length must be 0. */
         if (b[2] & 0x80)
-            return -WS_CLOSE_PROTOCOL;
+            return -TB_WS_CLOSE_PROTOCOL;
         h->plen = 0;
         for (int i = 0; i < 8; i++)
             h->plen = h->plen << 8 | b[2 + i];
@@ -238,17 +238,17 @@ static int parse_header(const ws_reader *r, const uint8_t *b, size_t len, frame_
 
     if (is_control(h->opcode)) {
         if (h->plen > 125)
-            return -WS_CLOSE_PROTOCOL;  /* §5.5 */
+            return -TB_WS_CLOSE_PROTOCOL;  /* §5.5 */
         /* §5.5.1: a close body is empty or starts with a 2-byte code. */
-        if (h->opcode == WS_OP_CLOSE && h->plen == 1)
-            return -WS_CLOSE_PROTOCOL;
+        if (h->opcode == TB_WS_OP_CLOSE && h->plen == 1)
+            return -TB_WS_CLOSE_PROTOCOL;
     } else {
         /* Refuse oversize data before any payload is buffered (§10.4). */
         if (h->plen > r->lim.max_frame)
-            return -WS_CLOSE_TOO_BIG;
-        if (h->opcode == WS_OP_CONT ? h->plen > r->lim.max_message - r->frag_len
+            return -TB_WS_CLOSE_TOO_BIG;
+        if (h->opcode == TB_WS_OP_CONT ? h->plen > r->lim.max_message - r->frag_len
                                     : h->plen > r->lim.max_message)
-            return -WS_CLOSE_TOO_BIG;
+            return -TB_WS_CLOSE_TOO_BIG;
     }
 
     if (h->masked) {
@@ -269,24 +269,24 @@ static bool close_code_valid(unsigned c)
     return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
 }
 
-static int parse_close(const uint8_t *p, size_t len, ws_msg *msg)
+static int parse_close(const uint8_t *p, size_t len, tb__ws_msg *msg)
 {
-    msg->close_code = WS_CLOSE_NO_STATUS;
+    msg->close_code = TB_WS_CLOSE_NO_STATUS;
     msg->close_reason = "";
     msg->close_reason_len = 0;
     if (len == 0)
         return 0;
     msg->close_code = (uint16_t)(p[0] << 8 | p[1]);
     if (!close_code_valid(msg->close_code))
-        return -WS_CLOSE_PROTOCOL;
-    if (!ws__utf8_valid(p + 2, len - 2))
-        return -WS_CLOSE_INVALID_DATA;
+        return -TB_WS_CLOSE_PROTOCOL;
+    if (!tb__ws_utf8_valid(p + 2, len - 2))
+        return -TB_WS_CLOSE_INVALID_DATA;
     msg->close_reason = (const char *)p + 2;
     msg->close_reason_len = len - 2;
     return 0;
 }
 
-static int frag_append(ws_reader *r, const uint8_t *p, size_t len)
+static int frag_append(tb__ws_reader *r, const uint8_t *p, size_t len)
 {
     size_t need = r->frag_len + len;
     if (need > r->frag_cap) {
@@ -298,7 +298,7 @@ static int frag_append(ws_reader *r, const uint8_t *p, size_t len)
             cap = (size_t)r->lim.max_message;
         uint8_t *nb = realloc(r->frag, cap);
         if (!nb)
-            return -WS_CLOSE_INTERNAL;
+            return -TB_WS_CLOSE_INTERNAL;
         r->frag = nb;
         r->frag_cap = cap;
     }
@@ -308,7 +308,7 @@ static int frag_append(ws_reader *r, const uint8_t *p, size_t len)
     return 0;
 }
 
-static void msg_data(ws_msg *msg, int opcode, const uint8_t *p, size_t len)
+static void msg_data(tb__ws_msg *msg, int opcode, const uint8_t *p, size_t len)
 {
     memset(msg, 0, sizeof *msg);
     msg->opcode = opcode;
@@ -316,7 +316,7 @@ static void msg_data(ws_msg *msg, int opcode, const uint8_t *p, size_t len)
     msg->len = len;
 }
 
-int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws_msg *msg)
+int tb__ws_reader_next(tb__ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, tb__ws_msg *msg)
 {
     size_t off = 0;
 
@@ -344,10 +344,10 @@ int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws
 
         uint8_t *p = buf + off + h.hlen;
         size_t avail = len - off - h.hlen;
-        bool text = h.opcode == WS_OP_TEXT ||
-                    (h.opcode == WS_OP_CONT && r->frag_opcode == WS_OP_TEXT);
+        bool text = h.opcode == TB_WS_OP_TEXT ||
+                    (h.opcode == TB_WS_OP_CONT && r->frag_opcode == TB_WS_OP_TEXT);
         /* A text frame continues the message's UTF-8 state; a new one starts at 0. */
-        int u = r->pend_off ? r->pend_utf8 : h.opcode == WS_OP_CONT ? r->utf8_state : 0;
+        int u = r->pend_off ? r->pend_utf8 : h.opcode == TB_WS_OP_CONT ? r->utf8_state : 0;
 
         if (avail < h.plen) {
             /* §8.1: fail invalid text as soon as it is seen. */
@@ -355,7 +355,7 @@ int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws
             if (text && avail > r->pend_off) {
                 u = utf8_step_masked(u, p, r->pend_off, avail, h.masked ? h.mask : NULL);
                 if (u < 0)
-                    return -WS_CLOSE_INVALID_DATA;
+                    return -TB_WS_CLOSE_INVALID_DATA;
                 r->pend_off = avail;
                 r->pend_utf8 = u;
             }
@@ -367,31 +367,31 @@ int ws__reader_next(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws
         r->pend_off = 0;
         r->pend_utf8 = 0;
         if (h.masked)
-            ws__mask(p, plen, h.mask, 0);
+            tb__ws_mask(p, plen, h.mask, 0);
         off += h.hlen + plen;
 
         if (is_control(h.opcode)) {
             msg_data(msg, h.opcode, p, plen);
-            if (h.opcode == WS_OP_CLOSE && (rc = parse_close(p, plen, msg)) < 0)
+            if (h.opcode == TB_WS_OP_CLOSE && (rc = parse_close(p, plen, msg)) < 0)
                 return rc;
             *consumed = off;
             return 1;
         }
 
         if (text) {
-            u = ws__utf8_step(u, p + checked, plen - checked);
+            u = tb__ws_utf8_step(u, p + checked, plen - checked);
             if (u < 0 || (h.fin && u != U_ACCEPT))
-                return -WS_CLOSE_INVALID_DATA;
+                return -TB_WS_CLOSE_INVALID_DATA;
         }
 
-        if (h.opcode != WS_OP_CONT && h.fin) {
+        if (h.opcode != TB_WS_OP_CONT && h.fin) {
             /* Unfragmented: hand out the caller's bytes, no copy. */
             msg_data(msg, h.opcode, p, plen);
             *consumed = off;
             return 1;
         }
 
-        if (h.opcode != WS_OP_CONT) {
+        if (h.opcode != TB_WS_OP_CONT) {
             r->frag_opcode = h.opcode;
             r->frag_len = 0;
         }

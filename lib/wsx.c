@@ -26,7 +26,7 @@ struct tb__ws {
     uint8_t *buf;        /* received bytes not yet parsed */
     size_t len, cap;
     size_t consumed;     /* bytes of the last returned message, dropped on the next call */
-    ws_reader rd;        /* client side: frames, reassembly, UTF-8 of text messages */
+    tb__ws_reader rd;        /* client side: frames, reassembly, UTF-8 of text messages */
 };
 
 static int64_t mono_ms(void)
@@ -262,7 +262,7 @@ static bool header_has(const char *head, const char *name, const char *value)
 tb_err tb__ws_open(const char *host, int port, const char *target, int timeout_ms,
                    tb__ws **out, char *err, size_t errlen)
 {
-    const ws_reader_limits lim = {TB_WSX_MAX_MESSAGE, TB_WSX_MAX_MESSAGE};
+    const tb__ws_limits lim = {TB_WSX_MAX_MESSAGE, TB_WSX_MAX_MESSAGE};
     int64_t deadline = mono_ms() + timeout_ms;
     unsigned char key[16];
     char key64[32], accept64[29], *req = NULL, *hend;
@@ -273,12 +273,12 @@ tb_err tb__ws_open(const char *host, int port, const char *target, int timeout_m
     if (RAND_bytes(key, sizeof key) != 1)
         return TB_ENOMEM;
     EVP_EncodeBlock((unsigned char *)key64, key, sizeof key);
-    if (ws__accept_key(key64, accept64) < 0)
+    if (tb__ws_accept_key(key64, accept64) < 0)
         return TB_ENOMEM;
     if (!(ws = calloc(1, sizeof *ws)))
         return TB_ENOMEM;
     ws->fd = -1;
-    ws__reader_init(&ws->rd, false, &lim);
+    tb__ws_reader_init(&ws->rd, false, &lim);
     if ((rc = tcp_connect(host, port, deadline, &ws->fd, err, errlen)) != TB_OK)
         goto fail;
     n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
@@ -345,12 +345,12 @@ static tb_err send_frame(tb__ws *ws, int opcode, const void *p, size_t n)
     /* RFC 6455 §5.3: a fresh unpredictable key per frame. */
     if (RAND_bytes(mask, sizeof mask) != 1)
         return TB_ECONN;
-    if (!(frame = malloc(WS_MAX_HEADER + n)))
+    if (!(frame = malloc(TB_WS_MAX_HEADER + n)))
         return TB_ENOMEM;
-    h = ws__write_header(frame, opcode, true, n, mask);
+    h = tb__ws_write_header(frame, opcode, true, n, mask);
     if (n)
         memcpy(frame + h, p, n);
-    ws__mask(frame + h, n, mask, 0);
+    tb__ws_mask(frame + h, n, mask, 0);
     rc = send_all(ws->fd, frame, h + n, mono_ms() + 10000);
     free(frame);
     return rc == TB_OK ? TB_OK : TB_ECONN;
@@ -358,7 +358,7 @@ static tb_err send_frame(tb__ws *ws, int opcode, const void *p, size_t n)
 
 tb_err tb__ws_send_text(tb__ws *ws, const char *p, size_t n)
 {
-    return send_frame(ws, WS_OP_TEXT, p, n);
+    return send_frame(ws, TB_WS_OP_TEXT, p, n);
 }
 
 int tb__ws_buffered(const tb__ws *ws)
@@ -384,14 +384,14 @@ tb_err tb__ws_next(tb__ws *ws, int wait_ms, const char **msg, size_t *len, char 
     ws->consumed = 0;
     for (;;) {
         size_t used = 0;
-        ws_msg m;
-        int r = ws__reader_next(&ws->rd, ws->buf, ws->len, &used, &m);
+        tb__ws_msg m;
+        int r = tb__ws_reader_next(&ws->rd, ws->buf, ws->len, &used, &m);
 
         if (r < 0) {
             snprintf(err, errlen, "protocol error from the server (%s)",
-                     r == -WS_CLOSE_INVALID_DATA ? "text not UTF-8"
-                     : r == -WS_CLOSE_TOO_BIG    ? "message too large"
-                     : r == -WS_CLOSE_INTERNAL   ? "out of memory"
+                     r == -TB_WS_CLOSE_INVALID_DATA ? "text not UTF-8"
+                     : r == -TB_WS_CLOSE_TOO_BIG    ? "message too large"
+                     : r == -TB_WS_CLOSE_INTERNAL   ? "out of memory"
                                                  : "bad frame");
             return TB_ECONN;
         }
@@ -411,21 +411,21 @@ tb_err tb__ws_next(tb__ws *ws, int wait_ms, const char **msg, size_t *len, char 
             }
             continue;
         }
-        if (m.opcode == WS_OP_TEXT) {
+        if (m.opcode == TB_WS_OP_TEXT) {
             *msg = (const char *)m.data;
             *len = m.len;
             ws->consumed = used;
             return TB_OK;
         }
-        if (m.opcode == WS_OP_CLOSE) {
+        if (m.opcode == TB_WS_OP_CLOSE) {
             uint8_t code[2] = {(uint8_t)(m.close_code >> 8), (uint8_t)m.close_code};
             snprintf(err, errlen, "session closed by the server: %u %.*s", m.close_code,
                      (int)m.close_reason_len, m.close_reason ? m.close_reason : "");
-            send_frame(ws, WS_OP_CLOSE, code, m.close_code == WS_CLOSE_NO_STATUS ? 0 : 2);
+            send_frame(ws, TB_WS_OP_CLOSE, code, m.close_code == TB_WS_CLOSE_NO_STATUS ? 0 : 2);
             return TB_ECONN;
         }
-        if (m.opcode == WS_OP_PING) {
-            tb_err rc = send_frame(ws, WS_OP_PONG, m.data, m.len);
+        if (m.opcode == TB_WS_OP_PING) {
+            tb_err rc = send_frame(ws, TB_WS_OP_PONG, m.data, m.len);
             drop(ws, used);
             if (rc != TB_OK) {
                 snprintf(err, errlen, "connection lost (pong)");
@@ -443,7 +443,7 @@ void tb__ws_close(tb__ws *ws)
         return;
     if (ws->fd >= 0)
         close(ws->fd);
-    ws__reader_free(&ws->rd);
+    tb__ws_reader_free(&ws->rd);
     free(ws->buf);
     free(ws);
 }

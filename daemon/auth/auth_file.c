@@ -58,7 +58,7 @@ static int reload(tbd_auth *base)
     char err[512];
     tbd_token_set *s = tbd_token_set_load(a->path, err, sizeof(err));
     if (!s) {
-        log_error("tokens file not reloaded, keeping the previous tokens: %s", err);
+        tbd_log_error("tokens file not reloaded, keeping the previous tokens: %s", err);
         return -1;
     }
     uv_mutex_lock(&a->lock);
@@ -66,7 +66,7 @@ static int reload(tbd_auth *base)
     a->set = s;
     uv_mutex_unlock(&a->lock);
     tbd_token_set_unref(old);
-    log_info("tokens file loaded: %s (%zu tokens)", a->path, tbd_token_set_count(s));
+    tbd_log_info("tokens file loaded: %s (%zu tokens)", a->path, tbd_token_set_count(s));
     return 0;
 }
 
@@ -93,11 +93,11 @@ static const tbd_auth_ops file_ops = {
 tbd_auth *tbd_auth_file_new(const tbd_config *cfg)
 {
     if (!cfg->tokens_file) {
-        log_error("auth backend file: tenbus.tokens_file is not set");
+        tbd_log_error("auth backend file: tenbus.tokens_file is not set");
         return NULL;
     }
     if (!cfg->master_tenant_uuid)
-        log_warn("auth backend file: tenbus.master_tenant_uuid is not set: every connection will be refused");
+        tbd_log_warn("auth backend file: tenbus.master_tenant_uuid is not set: every connection will be refused");
     auth_file *a = calloc(1, sizeof(*a));
     if (!a)
         return NULL;

@@ -194,7 +194,7 @@ static void deliver(req *r, int status, tbd_token *tok)
         if (tbd_worker_call(wt->w, deliver_task, wt) < 0) {
             /* Out of memory: the callback cannot run on its thread, and
              * running it here would break the threading contract. */
-            log_error("wazo-auth: cannot hand an auth result to worker %u (out of memory)", wt->w->id);
+            tbd_log_error("wazo-auth: cannot hand an auth result to worker %u (out of memory)", wt->w->id);
             tbd_token_unref(wt->tok);
             free(wt);
         }
@@ -385,11 +385,11 @@ static void note_reachable(auth_wazo *a, bool up, CURLcode rc, long http)
 {
     if (!up && !a->server_down) {
         if (rc != CURLE_OK)
-            log_warn("wazo-auth unavailable url=%s error=\"%s\"", a->base_url, curl_easy_strerror(rc));
+            tbd_log_warn("wazo-auth unavailable url=%s error=\"%s\"", a->base_url, curl_easy_strerror(rc));
         else
-            log_warn("wazo-auth unavailable url=%s status=%ld", a->base_url, http);
+            tbd_log_warn("wazo-auth unavailable url=%s status=%ld", a->base_url, http);
     } else if (up && a->server_down) {
-        log_info("wazo-auth reachable again url=%s", a->base_url);
+        tbd_log_info("wazo-auth reachable again url=%s", a->base_url);
     }
     a->server_down = !up;
 }
@@ -411,13 +411,13 @@ static tbd_token *parse_token(const req *r)
     json_t *root = r->body ? json_loadb(r->body, r->len, 0, &je) : NULL;
     tbd_token *t = root ? tbd_token_from_json(json_object_get(root, "data"), err, sizeof(err)) : NULL;
     if (!root)
-        log_warn("wazo-auth: token answer is not JSON");
+        tbd_log_warn("wazo-auth: token answer is not JSON");
     else if (!t)
-        log_warn("wazo-auth: malformed token answer: %s", err);
+        tbd_log_warn("wazo-auth: malformed token answer: %s", err);
     else if (strcmp(t->token, r->id) != 0) {
         /* The session would carry (and later check) another id than the
          * one presented: refuse rather than guess. */
-        log_warn("wazo-auth: token answer is for another token");
+        tbd_log_warn("wazo-auth: token answer is for another token");
         tbd_token_unref(t);
         t = NULL;
     }
@@ -437,7 +437,7 @@ static void finish_lookup(auth_wazo *a, req *r, CURLcode rc, long http)
     if (tok)
         cache_put(a, tok);
     uv_mutex_unlock(&a->lock);
-    log_debug("wazo-auth lookup status=%ld result=%s", http,
+    tbd_log_debug("wazo-auth lookup status=%ld result=%s", http,
               status == TBD_AUTH_OK ? "valid" : status == TBD_AUTH_INVALID ? "invalid" : "unavailable");
     deliver(r, status, tok);
     tbd_token_unref(tok);
@@ -455,7 +455,7 @@ static void finish_check(auth_wazo *a, req *r, CURLcode rc, long http)
             cache_del(a, e);
         uv_mutex_unlock(&a->lock);
     }
-    log_debug("wazo-auth check status=%ld result=%s", http,
+    tbd_log_debug("wazo-auth check status=%ld result=%s", http,
               status == TBD_AUTH_OK ? "valid" : status == TBD_AUTH_INVALID ? "invalid" : "unavailable");
     deliver(r, status, NULL);
 }
@@ -466,7 +466,7 @@ static void login_failed(auth_wazo *a, const char *why)
     atomic_store(&a->login_failed, true);
     unsigned delay = n >= 5 ? LOGIN_BACKOFF_MAX_S : 1u << n;
     a->next_login = now_mono() + delay;
-    log_warn("wazo-auth service login failed attempt=%u url=%s: %s; retry_in=%us", n + 1,
+    tbd_log_warn("wazo-auth service login failed attempt=%u url=%s: %s; retry_in=%us", n + 1,
              a->base_url, why, delay);
 }
 
@@ -496,7 +496,7 @@ static void finish_login(auth_wazo *a, req *r, CURLcode rc, long http)
         return;
     }
     atomic_store(&a->master, m);
-    log_info("wazo-auth service login ok master_tenant=%s attempts=%u", m, a->login_attempts + 1);
+    tbd_log_info("wazo-auth service login ok master_tenant=%s attempts=%u", m, a->login_attempts + 1);
 }
 
 static void finish(auth_wazo *a, req *r, CURLcode rc)
@@ -730,7 +730,7 @@ static int reload(tbd_auth *base)
     if (a->key_file) {
         char *user, *pass, err[600];
         if (load_creds(a, &user, &pass, err, sizeof(err)) < 0) {
-            log_error("wazo-auth: %s", err);
+            tbd_log_error("wazo-auth: %s", err);
             rc = -1;
         } else {
             scrub_free(user);
@@ -744,7 +744,7 @@ static int reload(tbd_auth *base)
     if (!a->stopping)
         curl_multi_wakeup(a->multi);
     uv_mutex_unlock(&a->lock);
-    log_info("wazo-auth reloaded: token cache cleared (%u entries)", n);
+    tbd_log_info("wazo-auth reloaded: token cache cleared (%u entries)", n);
     return rc;
 }
 
@@ -819,12 +819,12 @@ static char *make_base_url(const tbd_config *cfg)
 tbd_auth *tbd_auth_wazo_new(const tbd_config *cfg)
 {
     if (!cfg->auth_key_file && (!cfg->auth_username || !cfg->auth_password)) {
-        log_error("auth backend wazo-auth: set auth.key_file (or auth.username and auth.password): "
+        tbd_log_error("auth backend wazo-auth: set auth.key_file (or auth.username and auth.password): "
                   "the master tenant is learned from the service's own token");
         return NULL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("auth backend wazo-auth: cannot initialise libcurl");
+        tbd_log_error("auth backend wazo-auth: cannot initialise libcurl");
         return NULL;
     }
     auth_wazo *a = calloc(1, sizeof(*a));
@@ -843,18 +843,18 @@ tbd_auth *tbd_auth_wazo_new(const tbd_config *cfg)
     a->timeout_ms = (long)cfg->auth_timeout * 1000L;
     a->multi = curl_multi_init();
     if (oom || !a->base_url || !a->multi) {
-        log_error("auth backend wazo-auth: out of memory");
+        tbd_log_error("auth backend wazo-auth: out of memory");
         destroy(&a->base);
         return NULL;
     }
     curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, MAX_HOST_CONNS);
     if (uv_thread_create(&a->thread, auth_main, a) != 0) {
-        log_error("auth backend wazo-auth: cannot start its thread");
+        tbd_log_error("auth backend wazo-auth: cannot start its thread");
         destroy(&a->base);
         return NULL;
     }
     a->thread_started = true;
-    log_info("auth backend wazo-auth url=%s timeout=%us credentials=%s", a->base_url,
+    tbd_log_info("auth backend wazo-auth url=%s timeout=%us credentials=%s", a->base_url,
              cfg->auth_timeout, a->key_file ? "key_file" : "username");
     return &a->base;
 }

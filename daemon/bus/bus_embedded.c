@@ -22,7 +22,7 @@ static tbd_msg *to_msg(const bus_embedded *e, const tbd_pub *p, tb_wire_text *te
         int err;
         tbd_msg *m = tbd_msg_from_wire(p->ev, stack, text, &err);
         if (!m)
-            log_error("embedded bus: event not built: %s", tb_strerror(err));
+            tbd_log_error("embedded bus: event not built: %s", tb_strerror(err));
         return m;
     }
     char *s = json_dumps(p->raw_body, JSON_COMPACT);

@@ -230,7 +230,7 @@ static void confirm_bound(bus_rmq *r, struct bound *set)
     const char **names = malloc(n * sizeof(*names));
     if (!names) {
         /* The waiters stay; the next pass confirms again. */
-        log_error("rabbitmq: out of memory confirming bindings");
+        tbd_log_error("rabbitmq: out of memory confirming bindings");
         atomic_store(&r->bind_dirty, true);
         return;
     }
@@ -275,7 +275,7 @@ static int check_rpc(bus_rmq *r, const char *what)
     if (rep.reply_type == AMQP_RESPONSE_NORMAL)
         return 0;
     char buf[256];
-    log_warn("rabbitmq %s failed host=%s port=%u: %s", what, r->cfg->bus_host, r->cfg->bus_port,
+    tbd_log_warn("rabbitmq %s failed host=%s port=%u: %s", what, r->cfg->bus_host, r->cfg->bus_port,
              reply_text(rep, buf, sizeof(buf)));
     return -1;
 }
@@ -344,7 +344,7 @@ static int do_bind(bus_rmq *r, const char *name, bool bind)
                           amqp_empty_bytes, args);
     if (check_rpc(r, bind ? "queue.bind" : "queue.unbind") < 0)
         return -1;
-    log_debug("rabbitmq %s name=%s queue=%s", bind ? "bound" : "unbound", name, r->queue);
+    tbd_log_debug("rabbitmq %s name=%s queue=%s", bind ? "bound" : "unbound", name, r->queue);
     return 0;
 }
 
@@ -357,7 +357,7 @@ static int reconcile(bus_rmq *r)
     int rc = -1;
     if (!want) {
         /* Retry on the next turn rather than unbinding what we could not list. */
-        log_error("rabbitmq: out of memory listing subscriptions");
+        tbd_log_error("rabbitmq: out of memory listing subscriptions");
         atomic_store(&r->bind_dirty, true);
         return 0;
     }
@@ -416,7 +416,7 @@ static int conn_open(bus_rmq *r)
     struct timeval cto = {CONNECT_TIMEOUT_S, 0}, rto = {RPC_TIMEOUT_S, 0};
     int st = amqp_socket_open_noblock(sock, cfg->bus_host, cfg->bus_port, &cto);
     if (st != AMQP_STATUS_OK) {
-        log_warn("rabbitmq connect failed host=%s port=%u: %s", cfg->bus_host, cfg->bus_port,
+        tbd_log_warn("rabbitmq connect failed host=%s port=%u: %s", cfg->bus_host, cfg->bus_port,
                  amqp_error_string2(st));
         return -1;
     }
@@ -425,7 +425,7 @@ static int conn_open(bus_rmq *r)
                                       AMQP_SASL_METHOD_PLAIN, cfg->bus_username, cfg->bus_password);
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
         char buf[256];
-        log_warn("rabbitmq login failed host=%s port=%u vhost=%s user=%s: %s", cfg->bus_host,
+        tbd_log_warn("rabbitmq login failed host=%s port=%u vhost=%s user=%s: %s", cfg->bus_host,
                  cfg->bus_port, cfg->bus_vhost, cfg->bus_username, reply_text(rep, buf, sizeof(buf)));
         return -1;
     }
@@ -486,7 +486,7 @@ static int send_queued(bus_rmq *r)
             if (st != AMQP_STATUS_OK) {
                 /* The rest of the batch is lost with the connection: publish()
                  * already answered for it (documented in the README). */
-                log_warn("rabbitmq publish failed: %s", amqp_error_string2(st));
+                tbd_log_warn("rabbitmq publish failed: %s", amqp_error_string2(st));
                 rc = -1;
             }
         }
@@ -509,7 +509,7 @@ static void drop_pending(bus_rmq *r)
 static void undeliverable(bus_rmq *r, const char *why, const amqp_envelope_t *env)
 {
     r->dropped++;
-    log_warn("rabbitmq message dropped reason=%s exchange=%.*s routing_key=%.*s size=%zu dropped_total=%lu",
+    tbd_log_warn("rabbitmq message dropped reason=%s exchange=%.*s routing_key=%.*s size=%zu dropped_total=%lu",
              why, (int)env->exchange.len, (char *)env->exchange.bytes, (int)env->routing_key.len,
              (char *)env->routing_key.bytes, env->message.body.len, r->dropped);
 }
@@ -527,7 +527,7 @@ static tbd_msg *handle_delivery(bus_rmq *r, const amqp_envelope_t *env)
                                                       ? &props->headers : NULL,
                                              body.bytes, body.len, r->cfg->uuid, &m);
     if (v == TBD_AMQP_ENOMEM)
-        log_error("rabbitmq: out of memory, message dropped");
+        tbd_log_error("rabbitmq: out of memory, message dropped");
     else if (v != TBD_AMQP_OK)
         undeliverable(r, tbd_amqp_verdict_reason(v), env);
     return m;
@@ -576,7 +576,7 @@ static int handle_other_frame(bus_rmq *r)
     if (st == AMQP_STATUS_TIMEOUT)
         return 0;
     if (st != AMQP_STATUS_OK) {
-        log_warn("rabbitmq read failed: %s", amqp_error_string2(st));
+        tbd_log_warn("rabbitmq read failed: %s", amqp_error_string2(st));
         return -1;
     }
     if (f.frame_type != AMQP_FRAME_METHOD)
@@ -584,19 +584,19 @@ static int handle_other_frame(bus_rmq *r)
     switch (f.payload.method.id) {
     case AMQP_CHANNEL_CLOSE_METHOD: {
         amqp_channel_close_t *m = f.payload.method.decoded;
-        log_warn("rabbitmq channel closed by broker: %u %.*s", m->reply_code,
+        tbd_log_warn("rabbitmq channel closed by broker: %u %.*s", m->reply_code,
                  (int)m->reply_text.len, (char *)m->reply_text.bytes);
         return -1;
     }
     case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_connection_close_t *m = f.payload.method.decoded;
-        log_warn("rabbitmq connection closed by broker: %u %.*s", m->reply_code,
+        tbd_log_warn("rabbitmq connection closed by broker: %u %.*s", m->reply_code,
                  (int)m->reply_text.len, (char *)m->reply_text.bytes);
         return -1;
     }
     case AMQP_BASIC_CANCEL_METHOD:
         /* Our queue was deleted under us: nothing more will arrive. */
-        log_warn("rabbitmq consumer cancelled by broker queue=%s", r->queue ? r->queue : "-");
+        tbd_log_warn("rabbitmq consumer cancelled by broker queue=%s", r->queue ? r->queue : "-");
         return -1;
     case AMQP_BASIC_RETURN_METHOD: {
         amqp_message_t msg;
@@ -642,7 +642,7 @@ static int consume_available(bus_rmq *r)
             }
         }
         char buf[256];
-        log_warn("rabbitmq consume failed: %s", reply_text(rep, buf, sizeof(buf)));
+        tbd_log_warn("rabbitmq consume failed: %s", reply_text(rep, buf, sizeof(buf)));
         rc = -1;
         break;
     }
@@ -674,7 +674,7 @@ static void lost(bus_rmq *r)
     conn_drop(r);
     r->host.unbound_all(r->host.ctx);
     drop_pending(r);
-    log_warn("rabbitmq connection lost host=%s port=%u: closing sessions", r->cfg->bus_host,
+    tbd_log_warn("rabbitmq connection lost host=%s port=%u: closing sessions", r->cfg->bus_host,
              r->cfg->bus_port);
     r->host.lost(r->host.ctx, "bus connection lost");
     set_state(r, TBD_BUS_DOWN);
@@ -734,7 +734,7 @@ static void amqp_thread(void *arg)
             /* 1, 2, 4, 8, 16, then every 32 s (DESIGN.md §5). */
             unsigned delay = failures < 5 ? 1u << failures : BACKOFF_MAX_S;
             failures++;
-            log_info("rabbitmq reconnect in %us attempt=%u", delay, failures);
+            tbd_log_info("rabbitmq reconnect in %us attempt=%u", delay, failures);
             nap(r, (int)delay * 1000);
             continue;
         }
@@ -742,7 +742,7 @@ static void amqp_thread(void *arg)
         drop_pending(r);   /* none can exist: publish() refused while down */
         atomic_store(&r->up, true);
         set_state(r, TBD_BUS_UP);
-        log_info("rabbitmq connected host=%s port=%u vhost=%s exchange=%s queue=%s", r->cfg->bus_host,
+        tbd_log_info("rabbitmq connected host=%s port=%u vhost=%s exchange=%s queue=%s", r->cfg->bus_host,
                  r->cfg->bus_port, r->cfg->bus_vhost, r->cfg->bus_exchange_name, r->queue);
         serve(r);
     }
@@ -793,7 +793,7 @@ tbd_bus *tbd_bus_rabbitmq_new(const tbd_bus_host *host)
     }
     int p[2];
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-        log_error("rabbitmq: pipe: %s", strerror(errno));
+        tbd_log_error("rabbitmq: pipe: %s", strerror(errno));
         tbd_json_scanner_free(r->scan);
         free(r);
         return NULL;
@@ -802,10 +802,10 @@ tbd_bus *tbd_bus_rabbitmq_new(const tbd_bus_host *host)
     r->wake_wr = p[1];
     uv_mutex_init(&r->lock);
     if (strcmp(r->cfg->bus_exchange_type, "headers") != 0)
-        log_warn("bus.exchange_type=%s: bindings are header matches, only a headers exchange routes them",
+        tbd_log_warn("bus.exchange_type=%s: bindings are header matches, only a headers exchange routes them",
                  r->cfg->bus_exchange_type);
     if (!r->cfg->uuid)
-        log_warn("no uuid configured: no event from the bus can be delivered (origin_uuid check)");
+        tbd_log_warn("no uuid configured: no event from the bus can be delivered (origin_uuid check)");
     if (uv_thread_create(&r->thread, amqp_thread, r) < 0) {
         close(p[0]);
         close(p[1]);

@@ -22,9 +22,9 @@ int tbd_log_parse_level(const char *s, tbd_log_level *out); /* "debug".."error",
 void tbd_log_write(tbd_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define tbd_log(lvl, ...) do { if ((lvl) >= tbd_log_threshold) tbd_log_write((lvl), __VA_ARGS__); } while (0)
-#define log_debug(...) tbd_log(TBD_LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) tbd_log(TBD_LOG_INFO, __VA_ARGS__)
-#define log_warn(...) tbd_log(TBD_LOG_WARNING, __VA_ARGS__)
-#define log_error(...) tbd_log(TBD_LOG_ERROR, __VA_ARGS__)
+#define tbd_log_debug(...) tbd_log(TBD_LOG_DEBUG, __VA_ARGS__)
+#define tbd_log_info(...) tbd_log(TBD_LOG_INFO, __VA_ARGS__)
+#define tbd_log_warn(...) tbd_log(TBD_LOG_WARNING, __VA_ARGS__)
+#define tbd_log_error(...) tbd_log(TBD_LOG_ERROR, __VA_ARGS__)
 
 #endif

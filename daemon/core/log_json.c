@@ -30,7 +30,7 @@ static void jw_raw(jw *w, const char *s, size_t n)
 /* A JSON string of s[0..n): escapes and replaces invalid UTF-8 with '?'. */
 static void jw_str(jw *w, const char *s, size_t n)
 {
-    bool utf8 = ws__utf8_valid((const uint8_t *)s, n);
+    bool utf8 = tb__ws_utf8_valid((const uint8_t *)s, n);
     jw_raw(w, "\"", 1);
     for (size_t i = 0; i < n && !w->full; i++) {
         unsigned char ch = (unsigned char)s[i];

@@ -29,7 +29,7 @@ static void notify__check(uv_timer_t *t)
     notify__ready = true;
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u, bus %s connected", srv->cfg->listen,
                srv->cfg->port, srv->bus->ops->name);
-    log_info("systemd notified: ready");
+    tbd_log_info("systemd notified: ready");
 }
 
 void tbd_notify_start(tbd_server *srv, uv_loop_t *loop)
@@ -72,7 +72,7 @@ void tbd_notify_start(struct tbd_server *srv, uv_loop_t *loop)
     (void)srv;
     (void)loop;
     if (getenv("NOTIFY_SOCKET"))
-        log_warn("NOTIFY_SOCKET is set but tenbusd was built without libsystemd: "
+        tbd_log_warn("NOTIFY_SOCKET is set but tenbusd was built without libsystemd: "
                  "use Type=simple");
 }
 

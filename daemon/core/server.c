@@ -40,7 +40,7 @@ static void close_sessions_task(tbd_worker *w, void *arg)
     for (c = w->conns; c; c = n) {
         n = c->next;
         if (c->state == TBD_CONN_WS && !c->closed)
-            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, reason);
+            tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, reason);
     }
 }
 
@@ -51,7 +51,7 @@ static void host_lost(void *ctx, const char *reason)
     tbd_server *srv = ctx;
     for (unsigned i = 0; i < srv->n_workers; i++)
         if (tbd_worker_call(&srv->workers[i], close_sessions_task, (void *)reason) < 0)
-            log_error("worker %u: cannot post session close (out of memory)", i);
+            tbd_log_error("worker %u: cannot post session close (out of memory)", i);
 }
 
 /* Hands n messages to every worker: one lock and one wake-up per worker
@@ -169,7 +169,7 @@ static void host_state_changed(void *ctx)
     tbd_server *srv = ctx;
     for (unsigned i = 0; i < srv->n_workers; i++)
         if (tbd_worker_call(&srv->workers[i], bus_changed_task, NULL) < 0)
-            log_error("worker %u: cannot post a bus change (out of memory)", i);
+            tbd_log_error("worker %u: cannot post a bus change (out of memory)", i);
 }
 
 tbd_bus_state tbd_server_bus_state(tbd_server *srv)
@@ -235,7 +235,7 @@ int tbd_server_init(tbd_server *srv, tbd_config *cfg, char *err, size_t errlen)
     if (tbd_catalogue_open(cfg, &srv->catalogue, err, errlen) < 0)
         return -1;
     if (srv->catalogue)
-        log_info("event catalogue: %zu types, strict=%s; reference at /docs/",
+        tbd_log_info("event catalogue: %zu types, strict=%s; reference at /docs/",
                  tb_catalogue_count(srv->catalogue->cat), cfg->catalogue_strict ? "true" : "false");
     if (cfg->auth_backend == TBD_AUTH_FILE)
         srv->auth = tbd_auth_file_new(cfg);
@@ -282,24 +282,24 @@ static void recheck_task(tbd_worker *w, void *arg)
 
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
-    log_info("signal %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    tbd_log_info("signal %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     tbd_server_stop(s->data);
 }
 
 static void on_hup(uv_signal_t *s, int signum)
 {
     tbd_server *srv = s->data;
-    log_info("SIGHUP: reloading");
+    tbd_log_info("SIGHUP: reloading");
     tbd_notify_reloading();
     if (tbd_log_open(srv->cfg->log_file) < 0)
-        log_error("cannot reopen log file %s", srv->cfg->log_file);
+        tbd_log_error("cannot reopen log file %s", srv->cfg->log_file);
     if (srv->cfg->config_file) {
         /* Settings that can change at run time: the log level. Others
          * (listen address, workers, backends) need a restart. */
         tbd_config fresh;
         char err[512];
         if (tbd_config_load(&fresh, srv->cfg->config_file, err, sizeof(err), NULL) < 0) {
-            log_error("config not reloaded: %s", err);
+            tbd_log_error("config not reloaded: %s", err);
         } else {
             tbd_log_level lvl;
             if (!srv->cfg->debug && fresh.log_level && tbd_log_parse_level(fresh.log_level, &lvl) == 0)
@@ -347,10 +347,10 @@ int tbd_server_run(tbd_server *srv)
     handled_signals(&sigs);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     if (started < srv->n_workers) {
-        log_error("cannot start worker threads");
+        tbd_log_error("cannot start worker threads");
         tbd_server_stop(srv);
     } else {
-        log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
+        tbd_log_info("tenbusd listening on %s:%u tls=%s workers=%u bus=%s auth=%s uuid=%s",
                  srv->cfg->listen, srv->cfg->port, srv->tls_ctx ? "on" : "off", srv->n_workers, srv->bus->ops->name, srv->auth->ops->name,
                  srv->cfg->uuid ? srv->cfg->uuid : "-");
         tbd_notify_start(srv, &srv->main_loop);
@@ -359,7 +359,7 @@ int tbd_server_run(tbd_server *srv)
     for (unsigned i = 0; i < started; i++)
         uv_thread_join(&srv->workers[i].thread);
     uv_loop_close(&srv->main_loop);
-    log_info("tenbusd stopped");
+    tbd_log_info("tenbusd stopped");
     return started == srv->n_workers ? 0 : -1;
 }
 

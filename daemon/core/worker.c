@@ -34,7 +34,7 @@ void tbd_worker_post_batch(tbd_worker *w, tbd_msg **m, size_t n)
         tbd_msg **nb = realloc(w->inbox, ncap * sizeof(*nb));
         if (!nb) {
             uv_mutex_unlock(&w->inbox_lock);
-            log_error("worker %u: out of memory, %zu events dropped", w->id, n);
+            tbd_log_error("worker %u: out of memory, %zu events dropped", w->id, n);
             return;
         }
         w->inbox = nb;
@@ -194,7 +194,7 @@ static void on_connection(uv_stream_t *l, int status)
 {
     tbd_worker *w = l->data;
     if (status < 0) {
-        log_warn("accept failed: %s", uv_strerror(status));
+        tbd_log_warn("accept failed: %s", uv_strerror(status));
         return;
     }
     tbd_conn_accept(w);
@@ -268,7 +268,7 @@ int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size
     if (pi)
         uv_timer_start(&w->pinger, on_ping, pi, pi);
     w->rbuf = malloc(TBD_RBUF_SIZE);
-    w->ping_frame = tbd_buf_frame(WS_OP_PING, NULL, 0);
+    w->ping_frame = tbd_buf_frame(TB_WS_OP_PING, NULL, 0);
     if (!w->rbuf || !w->ping_frame) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -28,7 +28,7 @@ static void reply_err(tbd_conn *c, const api_err *e, long index)
         json_object_set_new(j, "field", json_string(e->field));
     if (j && index >= 0)
         json_object_set_new(j, "index", json_integer(index));
-    log_info("api refused peer=%s status=%d field=%s: %s", c->peer, e->status,
+    tbd_log_info("api refused peer=%s status=%d field=%s: %s", c->peer, e->status,
              e->field ? e->field : "-", e->message);
     tbd_http_respond_json(c, e->status, j);
 }

@@ -298,7 +298,7 @@ void tbd_http_respond_json(tbd_conn *c, int status, json_t *body)
 /* Refuses a request and closes after the response. */
 static void refuse(tbd_conn *c, int status, const char *why)
 {
-    log_info("http refused peer=%s status=%d reason=\"%s\"", c->peer, status, why);
+    tbd_log_info("http refused peer=%s status=%d reason=\"%s\"", c->peer, status, why);
     c->close_after_flush = true;
     json_t *j = json_pack("{s:s}", "error", why);
     if (j)
@@ -402,7 +402,7 @@ int tbd_http_upgrade_check(const tbd_http_req *r, char accept[29], const char **
         *why = "unsupported Sec-WebSocket-Version";
         return 426;
     }
-    if (!r->hdr[H_WS_KEY] || ws__accept_key(r->hdr[H_WS_KEY], accept) < 0) {
+    if (!r->hdr[H_WS_KEY] || tb__ws_accept_key(r->hdr[H_WS_KEY], accept) < 0) {
         *why = "bad Sec-WebSocket-Key";
         return 400;
     }
@@ -562,7 +562,7 @@ static void http_sweep(tbd_conn *c, uint64_t now)
 {
     if (!c->paused && now >= c->deadline) {
         TBD_STAT_INC(c->w, TBD_ST_HANDSHAKE_TIMEOUTS);
-        log_debug("idle/handshake timeout peer=%s", c->peer);
+        tbd_log_debug("idle/handshake timeout peer=%s", c->peer);
         tbd_conn_abort(c);
     }
 }

@@ -88,7 +88,7 @@ static void conn_free(tbd_conn *c)
     tbd_tls_free(c->tls);
     if (c->http)
         tbd_http_free(c);
-    ws__reader_free(&c->rd);
+    tb__ws_reader_free(&c->rd);
     if (c->tok)
         tbd_token_unref(c->tok);
     for (uint16_t i = 0; i < c->n_subs; i++)
@@ -313,7 +313,7 @@ static void on_write(uv_write_t *req, int status)
     c->writing = false;
     if (status < 0) {
         if (status != UV_ECANCELED)
-            log_debug("write failed peer=%s: %s", c->peer, uv_strerror(status));
+            tbd_log_debug("write failed peer=%s: %s", c->peer, uv_strerror(status));
         tbd_conn_abort(c);
     } else {
         write_done(c);
@@ -338,7 +338,7 @@ static uint32_t tls_seal(tbd_conn *c)
         while (k < c->q_len && tbd_tls_pending(c->tls) < TBD_TLS_SEAL_MAX) {
             tbd_buf *b = c->q[(c->q_head + k) % c->q_cap];
             if (tbd_tls_write(c->tls, b->data, b->len) < 0) {
-                log_debug("TLS write failed peer=%s", c->peer);
+                tbd_log_debug("TLS write failed peer=%s", c->peer);
                 tbd_conn_abort(c);
                 return 0;
             }
@@ -388,7 +388,7 @@ static void flush(tbd_conn *c)
         if (w == UV_EAGAIN)
             w = 0;
         if (w < 0) {
-            log_debug("write failed peer=%s: %s", c->peer, uv_strerror(w));
+            tbd_log_debug("write failed peer=%s: %s", c->peer, uv_strerror(w));
             tbd_conn_abort(c);
             return;
         }
@@ -418,7 +418,7 @@ static void flush(tbd_conn *c)
         if (r < 0) {
             wreq_put(c->w, wr);
             c->refs--;
-            log_debug("write failed peer=%s: %s", c->peer, uv_strerror(r));
+            tbd_log_debug("write failed peer=%s: %s", c->peer, uv_strerror(r));
             tbd_conn_abort(c);
             return;
         }
@@ -441,12 +441,12 @@ void tbd_conn_flush_all(tbd_worker *w)
             continue;
         if (c->slow && c->state == TBD_CONN_WS) {
             TBD_STAT_INC(w, TBD_ST_SLOW_CONSUMER_CLOSES);
-            log_warn("slow consumer closed user=%s tenant=%s queued_bytes=%llu limit=%llu",
+            tbd_log_warn("slow consumer closed user=%s tenant=%s queued_bytes=%llu limit=%llu",
                      c->tok && c->tok->user_uuid ? c->tok->user_uuid : "-",
                      c->tok && c->tok->tenant_uuid ? c->tok->tenant_uuid : "-",
                      (unsigned long long)c->q_bytes,
                      (unsigned long long)w->srv->cfg->limits.max_queue_bytes);
-            tbd_conn_close_ws(c, WS_CLOSE_POLICY, "slow consumer");
+            tbd_conn_close_ws(c, TB_WS_CLOSE_POLICY, "slow consumer");
             c->dirty = false; /* close_ws re-marked it; we flush right now */
             if (w->dirty == c)
                 w->dirty = c->dnext;
@@ -506,11 +506,11 @@ static void tls_input(tbd_conn *c, const uint8_t *data, size_t len)
             break;
         if (n < 0) {
             if (n == TBD_TLS_CLOSED)
-                log_debug("TLS close_notify peer=%s", c->peer);
+                tbd_log_debug("TLS close_notify peer=%s", c->peer);
             else if (tbd_tls_ready(c->tls) || c->state != TBD_CONN_HTTP)
-                log_info("TLS error peer=%s: %s", c->peer, err);
+                tbd_log_info("TLS error peer=%s: %s", c->peer, err);
             else
-                log_info("TLS handshake failed peer=%s: %s", c->peer, err);
+                tbd_log_info("TLS handshake failed peer=%s: %s", c->peer, err);
             if (c->state == TBD_CONN_WS && !c->close_code)
                 c->close_code = 1006;
             tbd_conn_abort(c);
@@ -598,9 +598,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * the largest legitimate leftover is one frame or request head+body. */
     const tbd_limits *lim = &w->srv->cfg->limits;
     uint64_t cap = (lim->max_message_size > lim->max_body_size ? lim->max_message_size : lim->max_body_size)
-                   + lim->max_header_size + WS_MAX_HEADER;
+                   + lim->max_header_size + TB_WS_MAX_HEADER;
     if (!c->closed && c->in_len > cap) {
-        log_warn("input backlog over limit peer=%s bytes=%u", c->peer, c->in_len);
+        tbd_log_warn("input backlog over limit peer=%s bytes=%u", c->peer, c->in_len);
         tbd_conn_abort(c);
         return;
     }
@@ -677,14 +677,14 @@ void tbd_conn_accept(tbd_worker *w)
      * its own reference before this callback returns. */
     tbd_tls_ctx *tls_ctx = __atomic_load_n(&w->srv->tls_ctx, __ATOMIC_ACQUIRE);
     if (tls_ctx && !(c->tls = tbd_tls_new(tls_ctx))) {
-        log_error("TLS: cannot create a session for peer=%s (out of memory)", c->peer);
+        tbd_log_error("TLS: cannot create a session for peer=%s (out of memory)", c->peer);
         tbd_conn_abort(c);
         return;
     }
     uint32_t max = w->srv->cfg->limits.max_connections;
     if (max && (uint32_t)n > max) {
         TBD_STAT_INC(w, TBD_ST_CONNS_REFUSED);
-        log_warn("connection refused peer=%s: max_connections=%u reached", c->peer, max);
+        tbd_log_warn("connection refused peer=%s: max_connections=%u reached", c->peer, max);
         if (c->tls) {
             /* A 503 would need the handshake first, i.e. reading. */
             tbd_conn_abort(c);

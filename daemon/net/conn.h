@@ -80,7 +80,7 @@ struct tbd_conn {
 
     struct tbd_http *http;     /* HTTP phase state, NULL once upgraded */
     tbd_tls *tls;              /* NULL: plain TCP */
-    ws_reader rd;
+    tb__ws_reader rd;
 
     tbd_token *tok;            /* who the session is, NULL before auth */
     char **subs;               /* subscribed event names (not "*") */

@@ -129,7 +129,7 @@ int tbd_tls_ctx_new(const tbd_config *cfg, tbd_tls_ctx **out, char *err, size_t 
     if (!cert || !key) {
         /* As wazo-websocketd: TLS only with both; a wazo file may well set
          * one (its defaults did), and must keep working. */
-        log_warn("%s is set but %s is not: TLS is off (it needs both)",
+        tbd_log_warn("%s is set but %s is not: TLS is off (it needs both)",
                  cert ? "websocket.certificate" : "websocket.private_key",
                  cert ? "websocket.private_key" : "websocket.certificate");
         return 0;

@@ -35,13 +35,13 @@ void tbd_tls_reload(tbd_server *srv)
         if (!fresh && err[0] == '\0')
             snprintf(err, sizeof err, "websocket.certificate and websocket.private_key are "
                      "no longer both set (turning TLS off needs a restart)");
-        log_error("TLS certificate not reloaded, keeping the current one: %s", err);
+        tbd_log_error("TLS certificate not reloaded, keeping the current one: %s", err);
         return;
     }
     tls_retired *r = malloc(sizeof *r);
     if (!r) {
         tbd_tls_ctx_unref(fresh);
-        log_error("TLS certificate not reloaded, keeping the current one: out of memory");
+        tbd_log_error("TLS certificate not reloaded, keeping the current one: out of memory");
         return;
     }
     r->ctx = __atomic_exchange_n(&srv->tls_ctx, fresh, __ATOMIC_ACQ_REL);
@@ -58,7 +58,7 @@ void tbd_tls_reload(tbd_server *srv)
          * old context stays allocated (out of memory only). The posted
          * tasks bring the count down to our share, which we keep. */
         atomic_fetch_sub(&r->left, srv->n_workers - posted);
-        log_error("TLS: the previous certificate stays in memory (out of memory)");
+        tbd_log_error("TLS: the previous certificate stays in memory (out of memory)");
     }
-    log_info("TLS certificate reloaded: %s", cfg->tls_certificate);
+    tbd_log_info("TLS certificate reloaded: %s", cfg->tls_certificate);
 }

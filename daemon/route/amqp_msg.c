@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws_frame.h"   /* ws__utf8_valid: RFC 3629, as strict as jansson's check */
+#include "ws_frame.h"   /* tb__ws_utf8_valid: RFC 3629, as strict as jansson's check */
 
 
 const char *tbd_amqp_verdict_reason(tbd_amqp_verdict v)
@@ -49,7 +49,7 @@ typedef struct hval {
 /* bytes_to_string's test (lib/wire_amqp.c): valid UTF-8 and no NUL. */
 static bool clean_bytes(const void *p, size_t n)
 {
-    return !n || (!memchr(p, 0, n) && ws__utf8_valid(p, n));
+    return !n || (!memchr(p, 0, n) && tb__ws_utf8_valid(p, n));
 }
 
 static hv_kind finite_or_out(double d)

@@ -31,11 +31,11 @@ tbd_buf *tbd_buf_text3(const char *a, size_t alen, const char *b, size_t blen,
                        const char *c, size_t clen)
 {
     size_t len = alen + blen + clen;
-    size_t hl = ws__header_size(len, false);
+    size_t hl = tb__ws_header_size(len, false);
     tbd_buf *f = tbd_buf_new(hl + len);
     if (!f)
         return NULL;
-    uint8_t *p = f->data + ws__write_header(f->data, WS_OP_TEXT, true, len, NULL);
+    uint8_t *p = f->data + tb__ws_write_header(f->data, TB_WS_OP_TEXT, true, len, NULL);
     if (alen) { memcpy(p, a, alen); p += alen; }
     if (blen) { memcpy(p, b, blen); p += blen; }
     if (clen) memcpy(p, c, clen);
@@ -44,11 +44,11 @@ tbd_buf *tbd_buf_text3(const char *a, size_t alen, const char *b, size_t blen,
 
 tbd_buf *tbd_buf_frame(int opcode, const void *payload, size_t len)
 {
-    size_t hl = ws__header_size(len, false);
+    size_t hl = tb__ws_header_size(len, false);
     tbd_buf *f = tbd_buf_new(hl + len);
     if (!f)
         return NULL;
-    ws__write_header(f->data, opcode, true, len, NULL);
+    tb__ws_write_header(f->data, opcode, true, len, NULL);
     if (len)
         memcpy(f->data + hl, payload, len);
     return f;
@@ -64,5 +64,5 @@ tbd_buf *tbd_buf_close(uint16_t code, const char *reason)
     payload[1] = (uint8_t)(code & 0xff);
     if (rlen)
         memcpy(payload + 2, reason, rlen);
-    return tbd_buf_frame(WS_OP_CLOSE, payload, 2 + rlen);
+    return tbd_buf_frame(TB_WS_OP_CLOSE, payload, 2 + rlen);
 }

@@ -50,7 +50,7 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-#include "ws_frame.h"   /* ws__utf8_valid: RFC 3629, as strict as jansson */
+#include "ws_frame.h"   /* tb__ws_utf8_valid: RFC 3629, as strict as jansson */
 
 /* ---- prescan: what jansson refuses and yajl does not, before parsing ---- */
 
@@ -127,7 +127,7 @@ static bool prescan(const unsigned char *p, size_t n)
 {
     /* UTF-8 first, whole, with the validator of WebSocket text frames;
      * below, bytes >= 0x80 then only need skipping. */
-    if (!ws__utf8_valid(p, n))
+    if (!tb__ws_utf8_valid(p, n))
         return false;
     size_t i = 0;
     unsigned quotes = 0;   /* parity of the unescaped '"' seen */

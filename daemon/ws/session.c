@@ -27,7 +27,7 @@ static double wall_now(void)
 
 static void send_text(tbd_conn *c, const char *s)
 {
-    tbd_conn_send(c, tbd_buf_frame(WS_OP_TEXT, s, strlen(s)));
+    tbd_conn_send(c, tbd_buf_frame(TB_WS_OP_TEXT, s, strlen(s)));
 }
 
 static void send_ack(tbd_conn *c, const char *op)
@@ -89,7 +89,7 @@ static void session_open(tbd_conn *c, tbd_token *tok)
     send_text(c, init);
     TBD_STAT_INC(c->w, TBD_ST_SESSIONS_OPENED);
     atomic_fetch_add_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
-    log_info("session start user=%s tenant=%s session=%s purpose=%s admin=%s version=%d worker=%u peer=%s",
+    tbd_log_info("session start user=%s tenant=%s session=%s purpose=%s admin=%s version=%d worker=%u peer=%s",
              or_dash(tok->user_uuid), or_dash(tok->tenant_uuid), or_dash(tok->session_uuid),
              or_dash(tok->purpose), tok->admin ? "true" : "false", c->version, c->w->id, c->peer);
 }
@@ -179,14 +179,14 @@ static void refuse_open(tbd_conn *c, tbd_token *tok)
     tbd_bus_state st = tbd_server_bus_state(srv);
     tbd_token_unref(tok);
     if (!tbd_server_master_tenant(srv)) {
-        log_warn("refused peer=%s: master tenant not known yet", c->peer);
+        tbd_log_warn("refused peer=%s: master tenant not known yet", c->peer);
         tbd_conn_close_ws(c, 4002, "authentication failed");
         return;
     }
-    log_info("refused peer=%s: %s", c->peer, st == TBD_BUS_CONNECTING
+    tbd_log_info("refused peer=%s: %s", c->peer, st == TBD_BUS_CONNECTING
              ? "bus connection attempt still in progress (tenbus.bus_wait_timeout)"
              : "bus connection attempt failed");
-    tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection error");
+    tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "bus connection error");
 }
 
 /* 1: done with e (resume), 0: keep waiting, -1: refused (closed). */
@@ -208,7 +208,7 @@ static int waiter_check(struct tbd_waiter *e, uint64_t now)
     }
     tbd_bus_state st = tbd_server_bus_state(c->w->srv);
     if (st != TBD_BUS_UP) {
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "bus connection lost");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "bus connection lost");
         return -1;
     }
     if (!subs_bound(c))
@@ -243,8 +243,8 @@ void tbd_session_wake_waiters(tbd_worker *w)
                 c->refs--;
                 continue;
             }
-            log_error("out of memory: session closed peer=%s", c->peer);
-            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+            tbd_log_error("out of memory: session closed peer=%s", c->peer);
+            tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "");
         }
         if (e->tok)
             tbd_token_unref(e->tok);
@@ -275,7 +275,7 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
         return;
     open_verdict v;
     if (!token_acceptable(status, tok)) {
-        log_info("authentication failed peer=%s: %s", c->peer,
+        tbd_log_info("authentication failed peer=%s: %s", c->peer,
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable"
                  : status == TBD_AUTH_OK ? "token lacks acl websocketd" : "invalid or expired token");
         if (tok)
@@ -288,12 +288,12 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
         c->deadline = tbd_now_ms(c->w) + (uint64_t)srv->cfg->bus_wait_timeout * 1000;
         c->sess = TBD_SESS_WAITING_BUS;
         if (waiter_push(c->w, c, tok, ACK_NONE) == 0) {
-            log_debug("waiting for the bus connection attempt or the master tenant peer=%s", c->peer);
+            tbd_log_debug("waiting for the bus connection attempt or the master tenant peer=%s", c->peer);
             tbd_conn_unref(c);
             return;
         }
         tbd_token_unref(tok);
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "");
     } else {
         refuse_open(c, tok);
     }
@@ -304,15 +304,15 @@ static void on_auth_initial(void *arg, int status, tbd_token *tok)
 void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
 {
     tbd_server *srv = c->w->srv;
-    ws_reader_limits lim = {
+    tb__ws_limits lim = {
         .max_frame = srv->cfg->limits.max_frame_size,
         .max_message = srv->cfg->limits.max_message_size,
     };
-    ws__reader_init(&c->rd, true, &lim);
+    tb__ws_reader_init(&c->rd, true, &lim);
     c->opened_at = tbd_now_ms(c->w);
-    int v = wsp__parse_version(version);
+    int v = tbd_wsp_parse_version(version);
     if (v < 0) {
-        log_info("refused peer=%s: unsupported version", c->peer);
+        tbd_log_info("refused peer=%s: unsupported version", c->peer);
         tbd_conn_close_ws(c, 4004, "");
         return;
     }
@@ -324,7 +324,7 @@ void tbd_session_begin(tbd_conn *c, const char *token, const char *version)
     /* A master tenant still being learned is waited for after
      * authentication (can_open). */
     if (!tbd_server_master_tenant(srv) && !master_pending(srv)) {
-        log_warn("refused peer=%s: master tenant not known yet", c->peer);
+        tbd_log_warn("refused peer=%s: master tenant not known yet", c->peer);
         tbd_conn_close_ws(c, 4002, "authentication failed");
         return;
     }
@@ -341,13 +341,13 @@ static void on_auth_renew(void *arg, int status, tbd_token *tok)
     if (stale_answer(c, tok))
         return;
     if (!token_acceptable(status, tok)) {
-        log_info("token renewal refused user=%s tenant=%s", or_dash(c->tok->user_uuid),
+        tbd_log_info("token renewal refused user=%s tenant=%s", or_dash(c->tok->user_uuid),
                  or_dash(c->tok->tenant_uuid));
         if (tok)
             tbd_token_unref(tok);
         tbd_conn_close_ws(c, 4002, "authentication failed");
     } else {
-        log_debug("token renewed user=%s tenant=%s -> user=%s tenant=%s", or_dash(c->tok->user_uuid),
+        tbd_log_debug("token renewed user=%s tenant=%s -> user=%s tenant=%s", or_dash(c->tok->user_uuid),
                   or_dash(c->tok->tenant_uuid), or_dash(tok->user_uuid), or_dash(tok->tenant_uuid));
         set_token(c, tok);
         if (c->version == 2 || c->sess != TBD_SESS_STARTED)
@@ -364,7 +364,7 @@ static void on_auth_check(void *arg, int status, tbd_token *tok)
     if (stale_answer(c, tok))
         return;
     if (status != TBD_AUTH_OK) {
-        log_info("token no longer valid user=%s tenant=%s: %s", or_dash(c->tok->user_uuid),
+        tbd_log_info("token no longer valid user=%s tenant=%s: %s", or_dash(c->tok->user_uuid),
                  or_dash(c->tok->tenant_uuid),
                  status == TBD_AUTH_UNAVAILABLE ? "auth backend unavailable" : "invalid or expired");
         tbd_conn_close_ws(c, 4003, "authentication expired");
@@ -401,7 +401,7 @@ static int subscribe(tbd_conn *c, char *name)
     if (strcmp(name, "*") == 0) {
         free(name);
         if (!c->star && tbd_server_sub_add(srv, "*") < 0) {
-            tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+            tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "");
             return -1;
         }
         c->star = true;
@@ -414,9 +414,9 @@ static int subscribe(tbd_conn *c, char *name)
         }
     if (c->n_subs >= srv->cfg->limits.max_subscriptions) {
         free(name);
-        log_info("too many subscriptions user=%s tenant=%s limit=%u", or_dash(c->tok->user_uuid),
+        tbd_log_info("too many subscriptions user=%s tenant=%s limit=%u", or_dash(c->tok->user_uuid),
                  or_dash(c->tok->tenant_uuid), srv->cfg->limits.max_subscriptions);
-        tbd_conn_close_ws(c, WS_CLOSE_POLICY, "too many subscriptions");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_POLICY, "too many subscriptions");
         return -1;
     }
     char **n = realloc(c->subs, (c->n_subs + 1u) * sizeof(*n));
@@ -424,7 +424,7 @@ static int subscribe(tbd_conn *c, char *name)
         if (n)
             c->subs = n;
         free(name);
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "");
         return -1;
     }
     c->subs = n;
@@ -436,19 +436,19 @@ static int subscribe(tbd_conn *c, char *name)
 static void reply_when_bound(tbd_conn *c, uint8_t ack)
 {
     if (waiter_push(c->w, c, NULL, ack) < 0)
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "");
 }
 
 static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
 {
-    wsp_cmd cmd;
-    if (wsp__decode((const char *)text, len, &cmd) < 0) {
-        log_debug("protocol error user=%s: bad command", or_dash(c->tok->user_uuid));
+    tbd_wsp_cmd cmd;
+    if (tbd_wsp_decode((const char *)text, len, &cmd) < 0) {
+        tbd_log_debug("protocol error user=%s: bad command", or_dash(c->tok->user_uuid));
         tbd_conn_close_ws(c, 4004, "");
         return;
     }
     switch (cmd.op) {
-    case WSP_SUBSCRIBE: {
+    case TBD_WSP_SUBSCRIBE: {
         bool ack = c->version == 2 || c->sess != TBD_SESS_STARTED;
         int r = subscribe(c, cmd.arg);
         cmd.arg = NULL;
@@ -458,19 +458,19 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
             reply_when_bound(c, ack ? ACK_SUBSCRIBE : ACK_NONE);
         break;
     }
-    case WSP_START:
+    case TBD_WSP_START:
         if (subs_bound(c))
             do_start(c);
         else
             reply_when_bound(c, ACK_START);
         break;
-    case WSP_TOKEN:
+    case TBD_WSP_TOKEN:
         tbd_conn_pause(c);
         c->refs++;
         c->renewing = true;
         c->w->srv->auth->ops->lookup(c->w->srv->auth, c->w, cmd.arg, on_auth_renew, c);
         break;
-    case WSP_PING:
+    case TBD_WSP_PING:
         if (c->version == 2) {
             json_t *j = json_pack("{s:s,s:i,s:{s:s}}", "op", "pong", "code", 0, "data", "payload", cmd.arg);
             char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -481,14 +481,14 @@ static void handle_text(tbd_conn *c, const uint8_t *text, size_t len)
         }
         break;
     }
-    wsp__cmd_clear(&cmd);
+    tbd_wsp_cmd_clear(&cmd);
 }
 
 ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
 {
-    ws_msg m;
+    tb__ws_msg m;
     size_t used = 0;
-    int r = ws__reader_next(&c->rd, data, len, &used, &m);
+    int r = tb__ws_reader_next(&c->rd, data, len, &used, &m);
     if (c->draining)
         return (ssize_t)len;
     if (r < 0) {
@@ -502,7 +502,7 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
          * peer reads our close frame (conn.c shuts the write side down
          * once the close frame is out, and closes on the peer's EOF). */
         c->draining = true;
-        log_info("websocket error user=%s peer=%s: close %d", c->tok ? or_dash(c->tok->user_uuid) : "-",
+        tbd_log_info("websocket error user=%s peer=%s: close %d", c->tok ? or_dash(c->tok->user_uuid) : "-",
                  c->peer, -r);
         tbd_conn_close_ws(c, (uint16_t)-r, "");
         return (ssize_t)len; /* the rest of the input is not worth parsing */
@@ -510,7 +510,7 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
     if (r == 0)
         return (ssize_t)used;
     if (c->state == TBD_CONN_CLOSING) {
-        if (m.opcode == WS_OP_CLOSE) {
+        if (m.opcode == TB_WS_OP_CLOSE) {
             c->peer_closed = true;
             if (!c->writing && c->q_len == 0)
                 tbd_conn_abort(c);
@@ -518,21 +518,21 @@ ssize_t tbd_session_feed(tbd_conn *c, uint8_t *data, size_t len)
         return c->closed ? -1 : (ssize_t)used;
     }
     switch (m.opcode) {
-    case WS_OP_TEXT:
+    case TB_WS_OP_TEXT:
         handle_text(c, m.data, m.len);
         break;
-    case WS_OP_BINARY:
+    case TB_WS_OP_BINARY:
         tbd_conn_close_ws(c, 4004, "");
         break;
-    case WS_OP_PING:
-        tbd_conn_send(c, tbd_buf_frame(WS_OP_PONG, m.data, m.len));
+    case TB_WS_OP_PING:
+        tbd_conn_send(c, tbd_buf_frame(TB_WS_OP_PONG, m.data, m.len));
         break;
-    case WS_OP_PONG:
+    case TB_WS_OP_PONG:
         break;
-    case WS_OP_CLOSE:
+    case TB_WS_OP_CLOSE:
         /* RFC 6455 §5.5.1: echo the status code, then close the TCP connection. */
         c->peer_closed = true;
-        tbd_conn_close_ws(c, m.close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : m.close_code,
+        tbd_conn_close_ws(c, m.close_code == TB_WS_CLOSE_NO_STATUS ? TB_WS_CLOSE_NORMAL : m.close_code,
                           "");
         break;
     }
@@ -553,7 +553,7 @@ void tbd_session_end(tbd_conn *c)
         return; /* never authenticated: the refusal was logged already */
     atomic_fetch_sub_explicit(&c->w->stats.sessions, 1, memory_order_relaxed);
     uint64_t ms = tbd_now_ms(c->w) - c->opened_at;
-    log_info("session end user=%s tenant=%s session=%s code=%u reason=\"%s\" duration=%.1fs delivered=%llu",
+    tbd_log_info("session end user=%s tenant=%s session=%s code=%u reason=\"%s\" duration=%.1fs delivered=%llu",
              or_dash(c->tok->user_uuid), or_dash(c->tok->tenant_uuid), or_dash(c->tok->session_uuid),
              c->close_code, c->close_code == 1006 ? "connection lost" : or_dash(c->close_reason),
              ms / 1000.0, (unsigned long long)c->n_delivered);
@@ -569,9 +569,9 @@ static void ws_sweep(tbd_conn *c, uint64_t now)
     /* Any bytes count as an answer: a client busy sending is alive, and one
      * that never answers pings is not (RFC 6455 §5.5.2). */
     if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
-        log_info("ping timeout user=%s peer=%s idle_ms=%llu", or_dash(c->tok->user_uuid), c->peer,
+        tbd_log_info("ping timeout user=%s peer=%s idle_ms=%llu", or_dash(c->tok->user_uuid), c->peer,
                  (unsigned long long)(now - c->last_seen));
-        tbd_conn_close_ws(c, WS_CLOSE_INTERNAL, "ping timeout");
+        tbd_conn_close_ws(c, TB_WS_CLOSE_INTERNAL, "ping timeout");
         return;
     }
     if (c->next_check && now >= c->next_check && !c->renewing)
@@ -580,7 +580,7 @@ static void ws_sweep(tbd_conn *c, uint64_t now)
 
 static void ws_stop(tbd_conn *c)
 {
-    tbd_conn_close_ws(c, WS_CLOSE_GOING_AWAY, "server shutdown");
+    tbd_conn_close_ws(c, TB_WS_CLOSE_GOING_AWAY, "server shutdown");
 }
 
 const tbd_conn_phase tbd_ws_phase = {

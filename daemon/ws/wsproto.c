@@ -15,13 +15,13 @@ static char *data_string(json_t *root, const char *field)
     return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
-int wsp__decode(const char *text, size_t len, wsp_cmd *out)
+int tbd_wsp_decode(const char *text, size_t len, tbd_wsp_cmd *out)
 {
-    static const struct { const char *name; wsp_op op; const char *field; } ops[] = {
-        { "subscribe", WSP_SUBSCRIBE, "event_name" },
-        { "start", WSP_START, NULL },
-        { "token", WSP_TOKEN, "token" },
-        { "ping", WSP_PING, "payload" },
+    static const struct { const char *name; tbd_wsp_op op; const char *field; } ops[] = {
+        { "subscribe", TBD_WSP_SUBSCRIBE, "event_name" },
+        { "start", TBD_WSP_START, NULL },
+        { "token", TBD_WSP_TOKEN, "token" },
+        { "ping", TBD_WSP_PING, "payload" },
     };
     json_t *root;
     const char *op;
@@ -53,13 +53,13 @@ done:
     return rc;
 }
 
-void wsp__cmd_clear(wsp_cmd *cmd)
+void tbd_wsp_cmd_clear(tbd_wsp_cmd *cmd)
 {
     free(cmd->arg);
     cmd->arg = NULL;
 }
 
-int wsp__parse_version(const char *v)
+int tbd_wsp_parse_version(const char *v)
 {
     if (!v)
         return 1;

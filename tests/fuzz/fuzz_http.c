@@ -28,7 +28,7 @@ static void check_request(tbd_http_req *r, uint64_t max_body)
     if (st == 0) {
         FUZZ_CHECK(r->method == HTTP_GET && strlen(accept) == 28);
         char again[29];
-        FUZZ_CHECK(ws__accept_key(r->hdr[H_WS_KEY], again) == 0 && strcmp(accept, again) == 0);
+        FUZZ_CHECK(tb__ws_accept_key(r->hdr[H_WS_KEY], again) == 0 && strcmp(accept, again) == 0);
     } else {
         FUZZ_CHECK(why && *why);
     }

@@ -14,7 +14,7 @@
 static const uint8_t *frame_payload(const tbd_buf *b, size_t *len)
 {
     FUZZ_CHECK(b->len >= 2);
-    FUZZ_CHECK(b->data[0] == (0x80 | WS_OP_TEXT));
+    FUZZ_CHECK(b->data[0] == (0x80 | TB_WS_OP_TEXT));
     FUZZ_CHECK(!(b->data[1] & 0x80));
     uint64_t n = b->data[1] & 0x7F;
     size_t h = 2;
@@ -27,7 +27,7 @@ static const uint8_t *frame_payload(const tbd_buf *b, size_t *len)
             n = n << 8 | b->data[2 + i];
         h = 10;
     }
-    FUZZ_CHECK(h == ws__header_size(n, false));
+    FUZZ_CHECK(h == tb__ws_header_size(n, false));
     FUZZ_CHECK(h + n == b->len);
     *len = (size_t)n;
     return b->data + h;

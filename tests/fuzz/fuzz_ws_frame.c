@@ -36,38 +36,38 @@ static void put(trace *t, const void *p, size_t n)
     t->len += n;
 }
 
-static void check_msg(const ws_reader_limits *lim, const ws_msg *m)
+static void check_msg(const tb__ws_limits *lim, const tb__ws_msg *m)
 {
-    FUZZ_CHECK(m->opcode == WS_OP_TEXT || m->opcode == WS_OP_BINARY || m->opcode == WS_OP_CLOSE ||
-               m->opcode == WS_OP_PING || m->opcode == WS_OP_PONG);
+    FUZZ_CHECK(m->opcode == TB_WS_OP_TEXT || m->opcode == TB_WS_OP_BINARY || m->opcode == TB_WS_OP_CLOSE ||
+               m->opcode == TB_WS_OP_PING || m->opcode == TB_WS_OP_PONG);
     FUZZ_CHECK(m->data != NULL);
     if (m->opcode & 0x8) {
         FUZZ_CHECK(m->len <= 125);
     } else {
         FUZZ_CHECK(m->len <= lim->max_message);
     }
-    if (m->opcode == WS_OP_TEXT)
-        FUZZ_CHECK(ws__utf8_valid(m->data, m->len));
-    if (m->opcode == WS_OP_CLOSE) {
+    if (m->opcode == TB_WS_OP_TEXT)
+        FUZZ_CHECK(tb__ws_utf8_valid(m->data, m->len));
+    if (m->opcode == TB_WS_OP_CLOSE) {
         if (m->len == 0) {
-            FUZZ_CHECK(m->close_code == WS_CLOSE_NO_STATUS);
+            FUZZ_CHECK(m->close_code == TB_WS_CLOSE_NO_STATUS);
         } else {
             FUZZ_CHECK(m->len >= 2);
             FUZZ_CHECK(m->close_code == (m->data[0] << 8 | m->data[1]));
             FUZZ_CHECK(m->close_reason_len == m->len - 2);
-            FUZZ_CHECK(ws__utf8_valid((const uint8_t *)m->close_reason, m->close_reason_len));
+            FUZZ_CHECK(tb__ws_utf8_valid((const uint8_t *)m->close_reason, m->close_reason_len));
         }
     }
 }
 
-static void record(trace *t, const ws_msg *m)
+static void record(trace *t, const tb__ws_msg *m)
 {
     uint8_t op = (uint8_t)m->opcode;
     uint64_t len = m->len;
     put(t, &op, 1);
     put(t, &len, sizeof len);
     put(t, m->data, m->len);
-    if (m->opcode == WS_OP_CLOSE)
+    if (m->opcode == TB_WS_OP_CLOSE)
         put(t, &m->close_code, sizeof m->close_code);
 }
 
@@ -77,18 +77,18 @@ static void check_rc(int rc)
 }
 
 /* Most bytes a reader may need buffered before it can make progress. */
-static size_t max_pending(const ws_reader *r)
+static size_t max_pending(const tb__ws_reader *r)
 {
     uint64_t f = r->lim.max_frame > 125 ? r->lim.max_frame : 125;
-    return WS_MAX_HEADER + (size_t)f;
+    return TB_WS_MAX_HEADER + (size_t)f;
 }
 
 /* All bytes in one buffer, as if they had arrived in one read. */
-static int run_whole(bool server, const ws_reader_limits *lim, const uint8_t *data, size_t size,
+static int run_whole(bool server, const tb__ws_limits *lim, const uint8_t *data, size_t size,
                      trace *t)
 {
-    ws_reader r;
-    ws__reader_init(&r, server, lim);
+    tb__ws_reader r;
+    tb__ws_reader_init(&r, server, lim);
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
         abort();
@@ -97,8 +97,8 @@ static int run_whole(bool server, const ws_reader_limits *lim, const uint8_t *da
     int rc;
     for (;;) {
         size_t used = 0;
-        ws_msg m;
-        rc = ws__reader_next(&r, buf + off, size - off, &used, &m);
+        tb__ws_msg m;
+        rc = tb__ws_reader_next(&r, buf + off, size - off, &used, &m);
         check_rc(rc);
         FUZZ_CHECK(used <= size - off);
         off += used;
@@ -110,18 +110,18 @@ static int run_whole(bool server, const ws_reader_limits *lim, const uint8_t *da
     }
     if (rc == 0)
         FUZZ_CHECK(size - off < max_pending(&r));
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     free(buf);
     return rc;
 }
 
 /* The same bytes delivered in chunks of 1..64 (or, now and then, large)
  * bytes; the caller-side buffer holds only what the reader left. */
-static int run_chunked(bool server, const ws_reader_limits *lim, const uint8_t *data, size_t size,
+static int run_chunked(bool server, const tb__ws_limits *lim, const uint8_t *data, size_t size,
                        uint32_t seed, trace *t)
 {
-    ws_reader r;
-    ws__reader_init(&r, server, lim);
+    tb__ws_reader r;
+    tb__ws_reader_init(&r, server, lim);
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
         abort();
@@ -137,8 +137,8 @@ static int run_chunked(bool server, const ws_reader_limits *lim, const uint8_t *
         fed += chunk;
         for (;;) {
             size_t used = 0;
-            ws_msg m;
-            rc = ws__reader_next(&r, buf, have, &used, &m);
+            tb__ws_msg m;
+            rc = tb__ws_reader_next(&r, buf, have, &used, &m);
             check_rc(rc);
             FUZZ_CHECK(used <= have);
             if (rc == 1) {
@@ -155,7 +155,7 @@ static int run_chunked(bool server, const ws_reader_limits *lim, const uint8_t *
             break;
         FUZZ_CHECK(have < max_pending(&r));
     }
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     free(buf);
     return rc;
 }
@@ -166,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t b0 = fuzz_byte(&in), b1 = fuzz_byte(&in);
     uint32_t seed = (uint32_t)fuzz_byte(&in) << 8 | fuzz_byte(&in);
     bool server = !(b0 & 1);
-    ws_reader_limits lim = { frame_limits[(b0 >> 1) & 7], message_limits[b1 & 7] };
+    tb__ws_limits lim = { frame_limits[(b0 >> 1) & 7], message_limits[b1 & 7] };
 
     trace whole = { 0 }, chunked = { 0 };
     int rc1 = run_whole(server, &lim, in.p, in.n, &whole);
@@ -183,8 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(chunked.p);
 
     /* Stateless helpers on the raw bytes. */
-    int st = ws__utf8_step(0, in.p, in.n);
+    int st = tb__ws_utf8_step(0, in.p, in.n);
     FUZZ_CHECK(st >= -1 && st <= 7);
-    FUZZ_CHECK(ws__utf8_valid(in.p, in.n) == (st == 0));
+    FUZZ_CHECK(tb__ws_utf8_valid(in.p, in.n) == (st == 0));
     return 0;
 }

@@ -39,12 +39,12 @@ static void test_levels_and_format(void **state)
     const char *p = tf_write(&t, "a.log", "");
     assert_int_equal(tbd_log_open(p), 0);
     tbd_log_set_level(TBD_LOG_INFO);
-    log_debug("hidden %d", 1);
-    log_info("hello %s", "world");
-    log_warn("careful");
-    log_error("broken\nforged 2026-01-01T00:00:00.000Z ERROR line");
+    tbd_log_debug("hidden %d", 1);
+    tbd_log_info("hello %s", "world");
+    tbd_log_warn("careful");
+    tbd_log_error("broken\nforged 2026-01-01T00:00:00.000Z ERROR line");
     tbd_log_set_level(TBD_LOG_DEBUG);
-    log_debug("shown");
+    tbd_log_debug("shown");
     tbd_log_close();
 
     char *text = slurp(p);
@@ -72,11 +72,11 @@ static void test_reopen_for_rotation(void **state)
     char rotated[256];
     snprintf(rotated, sizeof rotated, "%s", tf_path(&t, "b.log.1"));
     assert_int_equal(tbd_log_open(p), 0);
-    log_info("before");
+    tbd_log_info("before");
     assert_int_equal(rename(p, rotated), 0);
-    log_info("still old");
+    tbd_log_info("still old");
     assert_int_equal(tbd_log_open(p), 0);   /* what SIGHUP does */
-    log_info("after");
+    tbd_log_info("after");
     tbd_log_close();
     assert_non_null(strstr(slurp(rotated), "INFO still old\n"));
     assert_null(strstr(slurp(rotated), "after"));
@@ -95,7 +95,7 @@ static void test_long_lines_truncated(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     assert_int_equal(tbd_log_open(p), 0);
-    log_info("%s", big);
+    tbd_log_info("%s", big);
     tbd_log_close();
     char *text = slurp(p);
     size_t len = strlen(text);
@@ -109,7 +109,7 @@ static void test_long_lines_truncated(void **state)
 static void *writer(void *arg)
 {
     for (int i = 0; i < 500; i++)
-        log_info("thread %d line %d %s", (int)(intptr_t)arg, i, "padding padding padding");
+        tbd_log_info("thread %d line %d %s", (int)(intptr_t)arg, i, "padding padding padding");
     return NULL;
 }
 

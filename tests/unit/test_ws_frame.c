@@ -17,11 +17,11 @@ static const uint8_t MASK[4] = { 0x37, 0xfa, 0x21, 0x3d };
 static size_t put_frame(uint8_t *out, uint8_t b0, const void *payload, size_t len,
                         const uint8_t *mask)
 {
-    size_t n = ws__write_header(out, b0 & 0x0F, b0 & 0x80, len, mask);
+    size_t n = tb__ws_write_header(out, b0 & 0x0F, b0 & 0x80, len, mask);
     out[0] = b0;
     memcpy(out + n, payload, len);
     if (mask)
-        ws__mask(out + n, len, mask, 0);
+        tb__ws_mask(out + n, len, mask, 0);
     return n + len;
 }
 
@@ -31,18 +31,18 @@ static size_t cframe(uint8_t *out, uint8_t b0, const void *payload, size_t len)
     return put_frame(out, b0, payload, len, MASK);
 }
 
-static ws_reader srv(uint64_t max_frame, uint64_t max_message)
+static tb__ws_reader srv(uint64_t max_frame, uint64_t max_message)
 {
-    ws_reader r;
-    ws_reader_limits lim = { max_frame, max_message };
-    ws__reader_init(&r, true, &lim);
+    tb__ws_reader r;
+    tb__ws_limits lim = { max_frame, max_message };
+    tb__ws_reader_init(&r, true, &lim);
     return r;
 }
 
 /* Runs the reader over a whole buffer; returns its result. */
-static int next1(ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, ws_msg *m)
+static int next1(tb__ws_reader *r, uint8_t *buf, size_t len, size_t *consumed, tb__ws_msg *m)
 {
-    return ws__reader_next(r, buf, len, consumed, m);
+    return tb__ws_reader_next(r, buf, len, consumed, m);
 }
 
 /* Collected message, copied out of the reader's or caller's buffer. */
@@ -56,7 +56,7 @@ typedef struct got {
 /* Feeds `in` in pieces of `chunk` bytes as a socket might, each call through
  * an exactly sized heap copy (ASan catches any read past len). Returns the
  * number of messages, or the error code. */
-static int feed_chunks(ws_reader *r, const uint8_t *in, size_t n, size_t chunk, got *out, int max)
+static int feed_chunks(tb__ws_reader *r, const uint8_t *in, size_t n, size_t chunk, got *out, int max)
 {
     uint8_t *pend = NULL;
     size_t plen = 0;
@@ -70,9 +70,9 @@ static int feed_chunks(ws_reader *r, const uint8_t *in, size_t n, size_t chunk, 
         for (;;) {
             uint8_t *exact = malloc(plen);
             size_t consumed = 0;
-            ws_msg m;
+            tb__ws_msg m;
             memcpy(exact, pend, plen);
-            int rc = ws__reader_next(r, exact, plen, &consumed, &m);
+            int rc = tb__ws_reader_next(r, exact, plen, &consumed, &m);
             if (rc < 0) {
                 free(exact);
                 free(pend);
@@ -99,7 +99,7 @@ static int feed_chunks(ws_reader *r, const uint8_t *in, size_t n, size_t chunk, 
     return count;
 }
 
-static int feed_bytewise(ws_reader *r, const uint8_t *in, size_t n, got *out, int max)
+static int feed_bytewise(tb__ws_reader *r, const uint8_t *in, size_t n, got *out, int max)
 {
     return feed_chunks(r, in, n, 1, out, max);
 }
@@ -108,24 +108,24 @@ static int feed_bytewise(ws_reader *r, const uint8_t *in, size_t n, got *out, in
 
 static void test_header_sizes(void **state)
 {
-    uint8_t h[WS_MAX_HEADER];
-    assert_int_equal(ws__header_size(0, false), 2);
-    assert_int_equal(ws__header_size(125, false), 2);
-    assert_int_equal(ws__header_size(126, false), 4);
-    assert_int_equal(ws__header_size(65535, false), 4);
-    assert_int_equal(ws__header_size(65536, false), 10);
-    assert_int_equal(ws__header_size(65536, true), 14);
-    assert_int_equal(ws__header_size(5, true), 6);
+    uint8_t h[TB_WS_MAX_HEADER];
+    assert_int_equal(tb__ws_header_size(0, false), 2);
+    assert_int_equal(tb__ws_header_size(125, false), 2);
+    assert_int_equal(tb__ws_header_size(126, false), 4);
+    assert_int_equal(tb__ws_header_size(65535, false), 4);
+    assert_int_equal(tb__ws_header_size(65536, false), 10);
+    assert_int_equal(tb__ws_header_size(65536, true), 14);
+    assert_int_equal(tb__ws_header_size(5, true), 6);
 
-    assert_int_equal(ws__write_header(h, WS_OP_TEXT, true, 5, NULL), 2);
+    assert_int_equal(tb__ws_write_header(h, TB_WS_OP_TEXT, true, 5, NULL), 2);
     assert_int_equal(h[0], 0x81);
     assert_int_equal(h[1], 0x05);
-    assert_int_equal(ws__write_header(h, WS_OP_BINARY, false, 256, NULL), 4);
+    assert_int_equal(tb__ws_write_header(h, TB_WS_OP_BINARY, false, 256, NULL), 4);
     assert_int_equal(h[0], 0x02);
     assert_int_equal(h[1], 126);
     assert_int_equal(h[2], 0x01);
     assert_int_equal(h[3], 0x00);
-    assert_int_equal(ws__write_header(h, WS_OP_BINARY, true, 65536, MASK), 14);
+    assert_int_equal(tb__ws_write_header(h, TB_WS_OP_BINARY, true, 65536, MASK), 14);
     static const uint8_t want[] = { 0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0x37, 0xfa, 0x21, 0x3d };
     assert_memory_equal(h, want, sizeof want);
 }
@@ -135,12 +135,12 @@ static void test_mask_offset(void **state)
     uint8_t a[] = "Hello, world";
     uint8_t b[sizeof a];
     memcpy(b, a, sizeof a);
-    ws__mask(b, 12, MASK, 0);
+    tb__ws_mask(b, 12, MASK, 0);
     /* Masking in two pieces with the running offset equals one pass. */
-    ws__mask(a, 5, MASK, 0);
-    ws__mask(a + 5, 7, MASK, 5);
+    tb__ws_mask(a, 5, MASK, 0);
+    tb__ws_mask(a + 5, 7, MASK, 5);
     assert_memory_equal(a, b, 12);
-    ws__mask(b, 12, MASK, 0);
+    tb__ws_mask(b, 12, MASK, 0);
     assert_memory_equal(b, "Hello, world", 12);
 }
 
@@ -148,15 +148,15 @@ static void test_accept_key(void **state)
 {
     char out[29];
     /* RFC 6455 §1.3 example. */
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBsZSBub25jZQ==", out), 0);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out), 0);
     assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    assert_int_equal(ws__accept_key("", out), -1);
-    assert_int_equal(ws__accept_key(NULL, out), -1);
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBsZSBub25jZQ=", out), -1);
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBsZSBub25jZQ===", out), -1);
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBsZSBub25jZQAA", out), -1);
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBsZSBub25jZ!==", out), -1);
-    assert_int_equal(ws__accept_key("dGhlIHNhbXBs ZSBub25jZ==", out), -1);
+    assert_int_equal(tb__ws_accept_key("", out), -1);
+    assert_int_equal(tb__ws_accept_key(NULL, out), -1);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBsZSBub25jZQ=", out), -1);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBsZSBub25jZQ===", out), -1);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBsZSBub25jZQAA", out), -1);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBsZSBub25jZ!==", out), -1);
+    assert_int_equal(tb__ws_accept_key("dGhlIHNhbXBs ZSBub25jZ==", out), -1);
 }
 
 /* ---- UTF-8 ---- */
@@ -207,13 +207,13 @@ static void test_utf8_table(void **state)
     for (size_t i = 0; i < sizeof utf8_table / sizeof utf8_table[0]; i++) {
         const uint8_t *p = (const uint8_t *)utf8_table[i].s;
         size_t n = strlen(utf8_table[i].s);
-        if (ws__utf8_valid(p, n) != utf8_table[i].ok)
+        if (tb__ws_utf8_valid(p, n) != utf8_table[i].ok)
             fail_msg("utf8 case %zu: expected %s", i, utf8_table[i].ok ? "valid" : "invalid");
         /* Split at every point: the incremental result must agree. */
         for (size_t k = 0; k <= n; k++) {
-            int st = ws__utf8_step(0, p, k);
+            int st = tb__ws_utf8_step(0, p, k);
             if (st >= 0)
-                st = ws__utf8_step(st, p + k, n - k);
+                st = tb__ws_utf8_step(st, p + k, n - k);
             if ((st == 0) != utf8_table[i].ok)
                 fail_msg("utf8 case %zu split at %zu", i, k);
         }
@@ -222,25 +222,25 @@ static void test_utf8_table(void **state)
 
 static void test_utf8_truncated_state(void **state)
 {
-    assert_true(ws__utf8_step(0, (const uint8_t *)"\xE2\x82", 2) > 0);
-    assert_int_equal(ws__utf8_step(0, (const uint8_t *)"\xED\xA0", 2), -1);
-    assert_int_equal(ws__utf8_step(-1, (const uint8_t *)"a", 1), -1);
+    assert_true(tb__ws_utf8_step(0, (const uint8_t *)"\xE2\x82", 2) > 0);
+    assert_int_equal(tb__ws_utf8_step(0, (const uint8_t *)"\xED\xA0", 2), -1);
+    assert_int_equal(tb__ws_utf8_step(-1, (const uint8_t *)"a", 1), -1);
 }
 
 /* ---- reader: basics ---- */
 
 static void test_rfc_examples_client_side(void **state)
 {
-    ws_reader r;
-    ws_msg m;
+    tb__ws_reader r;
+    tb__ws_msg m;
     size_t c;
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader_init(&r, false, NULL);
 
     /* §5.7: single-frame unmasked text. */
     uint8_t a[] = { 0x81, 0x05, 'H', 'e', 'l', 'l', 'o' };
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), 1);
     assert_int_equal(c, sizeof a);
-    assert_int_equal(m.opcode, WS_OP_TEXT);
+    assert_int_equal(m.opcode, TB_WS_OP_TEXT);
     assert_int_equal(m.len, 5);
     assert_ptr_equal(m.data, a + 2);
 
@@ -248,26 +248,26 @@ static void test_rfc_examples_client_side(void **state)
     uint8_t b[] = { 0x01, 0x03, 'H', 'e', 'l', 0x80, 0x02, 'l', 'o' };
     assert_int_equal(next1(&r, b, sizeof b, &c, &m), 1);
     assert_int_equal(c, sizeof b);
-    assert_int_equal(m.opcode, WS_OP_TEXT);
+    assert_int_equal(m.opcode, TB_WS_OP_TEXT);
     assert_int_equal(m.len, 5);
     assert_memory_equal(m.data, "Hello", 5);
 
     /* §5.7: unmasked ping. */
     uint8_t d[] = { 0x89, 0x05, 'H', 'e', 'l', 'l', 'o' };
     assert_int_equal(next1(&r, d, sizeof d, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_PING);
+    assert_int_equal(m.opcode, TB_WS_OP_PING);
     assert_memory_equal(m.data, "Hello", 5);
 
     /* A masked frame to a client is refused (§5.1). */
     uint8_t e[] = { 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58 };
     assert_int_equal(next1(&r, e, sizeof e, &c, &m), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_masked_text_zero_copy(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c;
     /* §5.7: masked "Hello". */
     uint8_t a[] = { 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58 };
@@ -276,28 +276,28 @@ static void test_masked_text_zero_copy(void **state)
     assert_ptr_equal(m.data, a + 6);
     assert_memory_equal(a + 6, "Hello", 5); /* unmasked in place */
     assert_int_equal(m.len, 5);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_server_refuses_unmasked(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c;
     uint8_t a[] = { 0x81, 0x05, 'H', 'e', 'l', 'l', 'o' };
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     /* Even a control frame. */
     r = srv(0, 0);
     uint8_t b[] = { 0x89, 0x00 };
     assert_int_equal(next1(&r, b, sizeof b, &c, &m), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_need_more(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c = 99;
     uint8_t buf[32];
     size_t n = cframe(buf, 0x82, "abcdef", 6);
@@ -306,16 +306,16 @@ static void test_need_more(void **state)
         assert_int_equal(c, 0);
     }
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_BINARY);
+    assert_int_equal(m.opcode, TB_WS_OP_BINARY);
     assert_memory_equal(m.data, "abcdef", 6);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_lengths_16_and_64(void **state)
 {
     static uint8_t buf[70100], pay[65536];
-    ws_reader r = srv(1 << 20, 1 << 20);
-    ws_msg m;
+    tb__ws_reader r = srv(1 << 20, 1 << 20);
+    tb__ws_msg m;
     size_t c, n;
     for (size_t i = 0; i < sizeof pay; i++)
         pay[i] = (uint8_t)(i * 7);
@@ -338,15 +338,15 @@ static void test_lengths_16_and_64(void **state)
     assert_int_equal(c, n);
     assert_int_equal(m.len, 65536);
     assert_memory_equal(m.data, pay, 65536);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_non_minimal_lengths_accepted(void **state)
 {
-    ws_reader r;
-    ws_msg m;
+    tb__ws_reader r;
+    tb__ws_msg m;
     size_t c;
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader_init(&r, false, NULL);
     uint8_t a[] = { 0x81, 126, 0, 3, 'a', 'b', 'c' };
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), 1);
     assert_int_equal(m.len, 3);
@@ -358,25 +358,25 @@ static void test_non_minimal_lengths_accepted(void **state)
     /* Also for a control frame whose length fits in 7 bits. */
     uint8_t d[] = { 0x89, 126, 0, 1, 'p' };
     assert_int_equal(next1(&r, d, sizeof d, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_PING);
-    ws__reader_free(&r);
+    assert_int_equal(m.opcode, TB_WS_OP_PING);
+    tb__ws_reader_free(&r);
 }
 
 static void test_64bit_top_bit(void **state)
 {
-    ws_reader r = srv(UINT64_MAX, UINT64_MAX);
-    ws_msg m;
+    tb__ws_reader r = srv(UINT64_MAX, UINT64_MAX);
+    tb__ws_msg m;
     size_t c;
     uint8_t a[] = { 0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1 };
     /* Refused on the length bytes alone, before the mask key arrives. */
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_several_in_one_buffer(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[128];
     size_t c, n = 0, off = 0;
     n += cframe(buf + n, 0x81, "one", 3);
@@ -388,11 +388,11 @@ static void test_several_in_one_buffer(void **state)
     assert_memory_equal(m.data, "one", 3);
     off += c;
     assert_int_equal(next1(&r, buf + off, n - off, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_PONG);
+    assert_int_equal(m.opcode, TB_WS_OP_PONG);
     assert_memory_equal(m.data, "pong", 4);
     off += c;
     assert_int_equal(next1(&r, buf + off, n - off, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_BINARY);
+    assert_int_equal(m.opcode, TB_WS_OP_BINARY);
     assert_int_equal(m.len, 0);
     assert_non_null(m.data);
     off += c;
@@ -402,21 +402,21 @@ static void test_several_in_one_buffer(void **state)
     assert_int_equal(off, n);
     assert_int_equal(next1(&r, buf + off, 0, &c, &m), 0);
     assert_int_equal(c, 0);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- reader: protocol errors ---- */
 
 static void expect_code(const uint8_t *frame, size_t n, bool server, int code)
 {
-    ws_reader r;
-    ws_msg m;
+    tb__ws_reader r;
+    tb__ws_msg m;
     size_t c;
     uint8_t *copy = malloc(n ? n : 1);
     memcpy(copy, frame, n);
-    ws__reader_init(&r, server, NULL);
-    assert_int_equal(ws__reader_next(&r, copy, n, &c, &m), code);
-    ws__reader_free(&r);
+    tb__ws_reader_init(&r, server, NULL);
+    assert_int_equal(tb__ws_reader_next(&r, copy, n, &c, &m), code);
+    tb__ws_reader_free(&r);
     free(copy);
 }
 
@@ -491,21 +491,21 @@ static void test_continuation_rules(void **state)
     n = cframe(buf, 0x01, "ab", 2);
     n += cframe(buf + n, 0x80, "cd", 2);
     n += cframe(buf + n, 0x80, "ef", 2);
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c;
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_memory_equal(m.data, "abcd", 4);
     assert_int_equal(next1(&r, buf + c, n - c, &c, &m), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- reader: fragmentation ---- */
 
 static void test_fragments_with_interleaved_control(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[128];
     size_t c, n = 0, off = 0;
     n += cframe(buf + n, 0x01, "Hel", 3);
@@ -515,25 +515,25 @@ static void test_fragments_with_interleaved_control(void **state)
     n += cframe(buf + n, 0x80, "lo", 2);
 
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_PING);
+    assert_int_equal(m.opcode, TB_WS_OP_PING);
     assert_memory_equal(m.data, "ping!", 5);
     off += c;
     assert_int_equal(next1(&r, buf + off, n - off, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_PONG);
+    assert_int_equal(m.opcode, TB_WS_OP_PONG);
     off += c;
     assert_int_equal(next1(&r, buf + off, n - off, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_TEXT);
+    assert_int_equal(m.opcode, TB_WS_OP_TEXT);
     assert_int_equal(m.len, 5);
     assert_memory_equal(m.data, "Hello", 5);
     off += c;
     assert_int_equal(off, n);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_fragment_absorbed(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[64];
     size_t c, n, n1;
     n1 = cframe(buf, 0x02, "\x01\x02", 2);
@@ -543,32 +543,32 @@ static void test_fragment_absorbed(void **state)
     assert_int_equal(c, n1);
     memset(buf, 0xEE, n1); /* the caller may discard consumed bytes */
     assert_int_equal(next1(&r, buf + n1, n - n1, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_BINARY);
+    assert_int_equal(m.opcode, TB_WS_OP_BINARY);
     assert_memory_equal(m.data, "\x01\x02\x03", 3);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_fragmented_empty(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[64];
     size_t c, n = 0;
     n += cframe(buf + n, 0x01, "", 0);
     n += cframe(buf + n, 0x00, "", 0);
     n += cframe(buf + n, 0x80, "", 0);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_TEXT);
+    assert_int_equal(m.opcode, TB_WS_OP_TEXT);
     assert_int_equal(m.len, 0);
     assert_non_null(m.data);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_large_fragmented_then_released(void **state)
 {
     static uint8_t buf[40000], pay[10000];
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c, n = 0;
     for (size_t i = 0; i < sizeof pay; i++)
         pay[i] = (uint8_t)i;
@@ -582,51 +582,51 @@ static void test_large_fragmented_then_released(void **state)
     n = cframe(buf, 0x81, "x", 1);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_null(r.frag);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- reader: limits ---- */
 
 static void test_frame_too_big_from_header(void **state)
 {
-    ws_reader r = srv(100, 1000);
-    ws_msg m;
+    tb__ws_reader r = srv(100, 1000);
+    tb__ws_msg m;
     size_t c;
     /* Only the header of a 101-byte frame: refused before any payload. */
     uint8_t a[] = { 0x82, 0x80 | 101 };
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     r = srv(100, 1000);
     uint8_t b[] = { 0x82, 0xFE, 0x00, 0x65 }; /* 16-bit: 101 */
     assert_int_equal(next1(&r, b, sizeof b, &c, &m), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     r = srv(100, 1000);
     uint8_t d[] = { 0x81, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
     assert_int_equal(next1(&r, d, sizeof d, &c, &m), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     /* Exactly at the limit is fine. */
     static uint8_t buf[256], pay[100];
     r = srv(100, 1000);
     size_t n = cframe(buf, 0x82, pay, 100);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_message_too_big(void **state)
 {
     static uint8_t buf[512], pay[100];
-    ws_reader r = srv(100, 250);
-    ws_msg m;
+    tb__ws_reader r = srv(100, 250);
+    tb__ws_msg m;
     size_t c, n = 0;
     n += cframe(buf + n, 0x02, pay, 100);
     n += cframe(buf + n, 0x00, pay, 100);
     n += cframe(buf + n, 0x80, pay, 51);
     /* Third header alone is enough: 100 + 100 + 51 > 250. */
     assert_int_equal(next1(&r, buf, n - 51, &c, &m), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     r = srv(100, 250);
     n = 0;
@@ -635,28 +635,28 @@ static void test_message_too_big(void **state)
     n += cframe(buf + n, 0x80, pay, 50);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_int_equal(m.len, 250);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     /* An unfragmented frame over max_message but within max_frame. */
     r = srv(1000, 50);
     n = cframe(buf, 0x82, pay, 51);
     assert_int_equal(next1(&r, buf, 4, &c, &m), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_default_limits(void **state)
 {
-    ws_reader r;
-    ws_msg m;
+    tb__ws_reader r;
+    tb__ws_msg m;
     size_t c;
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader_init(&r, false, NULL);
     uint8_t a[] = { 0x82, 127, 0, 0, 0, 0, 0, 0x10, 0, 1 }; /* 1 MiB + 1 */
     assert_int_equal(next1(&r, a, sizeof a, &c, &m), -1009);
-    ws__reader_free(&r);
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader_free(&r);
+    tb__ws_reader_init(&r, false, NULL);
     uint8_t b[] = { 0x82, 127, 0, 0, 0, 0, 0, 0x10, 0, 0 }; /* 1 MiB: need more */
     assert_int_equal(next1(&r, b, sizeof b, &c, &m), 0);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- reader: UTF-8 in text messages ---- */
@@ -675,8 +675,8 @@ static void test_text_invalid_utf8(void **state)
 
 static void test_text_utf8_split_across_fragments(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[64];
     size_t c, n = 0;
     /* U+20AC and U+10348 split between three fragments. */
@@ -686,7 +686,7 @@ static void test_text_utf8_split_across_fragments(void **state)
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_int_equal(m.len, 9);
     assert_memory_equal(m.data, "a\xE2\x82\xAC\xF0\x90\x8D\x88z", 9);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_text_fragments_end_mid_char(void **state)
@@ -700,27 +700,27 @@ static void test_text_fragments_end_mid_char(void **state)
 
 static void test_text_invalid_fails_at_first_fragment(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[64];
     size_t c;
     /* The rest of the message never arrives: fail on this fragment. */
     size_t n = cframe(buf, 0x01, "ab\xC0\xAF", 4);
     assert_int_equal(next1(&r, buf, n, &c, &m), -1007);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     /* Invalid in a middle continuation. */
     r = srv(0, 0);
     n = cframe(buf, 0x01, "ab", 2);
     n += cframe(buf + n, 0x00, "\xFF", 1);
     assert_int_equal(next1(&r, buf, n, &c, &m), -1007);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_text_invalid_fails_inside_incomplete_frame(void **state)
 {
     static uint8_t buf[256], pay[200];
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     size_t c, n;
     memset(pay, 'a', sizeof pay);
     pay[10] = 0xFF;
@@ -728,7 +728,7 @@ static void test_text_invalid_fails_inside_incomplete_frame(void **state)
     /* Header (4 + 4 mask) and 20 payload bytes out of 200. */
     assert_int_equal(next1(&r, buf, 8 + 10, &c, &m), 0);
     assert_int_equal(next1(&r, buf, 8 + 20, &c, &m), -1007);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     (void)n;
 
     /* Valid prefix checked early, rest checked on completion, buffer left
@@ -740,22 +740,22 @@ static void test_text_invalid_fails_inside_incomplete_frame(void **state)
     assert_int_equal(next1(&r, buf, 8 + 151, &c, &m), 0);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_memory_equal(m.data, pay, 200);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- reader: close frames ---- */
 
 static void test_close_payloads(void **state)
 {
-    ws_reader r = srv(0, 0);
-    ws_msg m;
+    tb__ws_reader r = srv(0, 0);
+    tb__ws_msg m;
     uint8_t buf[64];
     size_t c, n;
 
     n = cframe(buf, 0x88, "", 0);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
-    assert_int_equal(m.opcode, WS_OP_CLOSE);
-    assert_int_equal(m.close_code, WS_CLOSE_NO_STATUS);
+    assert_int_equal(m.opcode, TB_WS_OP_CLOSE);
+    assert_int_equal(m.close_code, TB_WS_CLOSE_NO_STATUS);
     assert_int_equal(m.close_reason_len, 0);
 
     n = cframe(buf, 0x88, "\x03\xE8" "bye \xC3\xA9", 8);
@@ -768,7 +768,7 @@ static void test_close_payloads(void **state)
     n = cframe(buf, 0x88, "\x0F\xA0", 2);
     assert_int_equal(next1(&r, buf, n, &c, &m), 1);
     assert_int_equal(m.close_code, 4000);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     /* §5.5.1: a one-byte body cannot hold a code. */
     n = cframe(buf, 0x88, "\x03", 1);
@@ -798,12 +798,12 @@ static void test_close_codes(void **state)
         code[0] = (uint8_t)(bad[i] >> 8);
         code[1] = (uint8_t)bad[i];
         size_t n = cframe(buf, 0x88, code, 2);
-        ws_reader r = srv(0, 0);
-        ws_msg m;
+        tb__ws_reader r = srv(0, 0);
+        tb__ws_msg m;
         size_t c;
         if (next1(&r, buf, n, &c, &m) != -1002)
             fail_msg("close code %u accepted", bad[i]);
-        ws__reader_free(&r);
+        tb__ws_reader_free(&r);
     }
 }
 
@@ -813,7 +813,7 @@ static void test_bytewise_stream(void **state)
 {
     static uint8_t stream[2048], pay[300];
     static got out[8];
-    ws_reader r = srv(0, 0);
+    tb__ws_reader r = srv(0, 0);
     size_t n = 0;
     for (size_t i = 0; i < sizeof pay; i++)
         pay[i] = (uint8_t)(i ^ 0x5A);
@@ -827,62 +827,62 @@ static void test_bytewise_stream(void **state)
 
     int k = feed_bytewise(&r, stream, n, out, 8);
     assert_int_equal(k, 5);
-    assert_int_equal(out[0].opcode, WS_OP_PING);
+    assert_int_equal(out[0].opcode, TB_WS_OP_PING);
     assert_int_equal(out[0].len, 1);
-    assert_int_equal(out[1].opcode, WS_OP_TEXT);
+    assert_int_equal(out[1].opcode, TB_WS_OP_TEXT);
     assert_int_equal(out[1].len, 13);
     assert_memory_equal(out[1].data, "{\"op\":\"st\xC3\xA9\"}", 13);
-    assert_int_equal(out[2].opcode, WS_OP_BINARY);
+    assert_int_equal(out[2].opcode, TB_WS_OP_BINARY);
     assert_int_equal(out[2].len, 300);
     assert_memory_equal(out[2].data, pay, 300);
-    assert_int_equal(out[3].opcode, WS_OP_TEXT);
+    assert_int_equal(out[3].opcode, TB_WS_OP_TEXT);
     assert_int_equal(out[3].len, 0);
-    assert_int_equal(out[4].opcode, WS_OP_CLOSE);
+    assert_int_equal(out[4].opcode, TB_WS_OP_CLOSE);
     assert_int_equal(out[4].close_code, 1001);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_bytewise_64bit_client(void **state)
 {
     static uint8_t stream[70000], pay[66000];
     static got out[2];
-    ws_reader r;
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader r;
+    tb__ws_reader_init(&r, false, NULL);
     memset(pay, 'q', sizeof pay);
     size_t n = put_frame(stream, 0x81, pay, sizeof pay, NULL);
     assert_int_equal(stream[1], 127);
     /* The header byte by byte, then the payload in odd-sized pieces (an
      * exact copy per byte would be quadratic). */
     assert_int_equal(feed_bytewise(&r, stream, 10, out, 2), 0);
-    ws__reader_free(&r);
-    ws__reader_init(&r, false, NULL);
+    tb__ws_reader_free(&r);
+    tb__ws_reader_init(&r, false, NULL);
     int k = feed_chunks(&r, stream, n, 997, out, 2);
     assert_int_equal(k, 1);
     assert_int_equal(out[0].len, sizeof pay);
     assert_memory_equal(out[0].data, pay, sizeof pay);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 static void test_bytewise_errors(void **state)
 {
     static got out[4];
     uint8_t buf[64];
-    ws_reader r = srv(0, 0);
+    tb__ws_reader r = srv(0, 0);
     size_t n = cframe(buf, 0x81, "abc\xED\xA0\x80" "def", 9);
     /* Fails as soon as the surrogate's second byte arrives. */
     assert_int_equal(feed_bytewise(&r, buf, 6 + 5, out, 4), -1007);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
     (void)n;
 
     r = srv(10, 10);
     n = cframe(buf, 0x82, "0123456789A", 11);
     assert_int_equal(feed_bytewise(&r, buf, 2, out, 4), -1009);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 
     r = srv(0, 0);
     n = cframe(buf, 0x88, "\x03\xED", 2); /* 1005 on the wire */
     assert_int_equal(feed_bytewise(&r, buf, n, out, 4), -1002);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* ---- chunking must not change the outcome ---- */
@@ -905,7 +905,7 @@ typedef struct outcome {
 
 static void run_chunks(const uint8_t *in, size_t n, bool random_chunks, outcome *o)
 {
-    ws_reader r = srv(3000, 5000);
+    tb__ws_reader r = srv(3000, 5000);
     uint8_t *pend = NULL;
     size_t plen = 0;
     memset(o, 0, sizeof *o);
@@ -920,9 +920,9 @@ static void run_chunks(const uint8_t *in, size_t n, bool random_chunks, outcome 
         for (;;) {
             uint8_t *exact = malloc(plen ? plen : 1);
             size_t consumed = 0;
-            ws_msg m;
+            tb__ws_msg m;
             memcpy(exact, pend, plen);
-            int rc = ws__reader_next(&r, exact, plen, &consumed, &m);
+            int rc = tb__ws_reader_next(&r, exact, plen, &consumed, &m);
             if (rc == 1 && o->n < 64) {
                 uint32_t h = 2166136261u;
                 for (size_t j = 0; j < m.len; j++)
@@ -944,7 +944,7 @@ static void run_chunks(const uint8_t *in, size_t n, bool random_chunks, outcome 
     }
 done:
     free(pend);
-    ws__reader_free(&r);
+    tb__ws_reader_free(&r);
 }
 
 /* Random streams of mostly valid frames with occasional corruption: feeding
@@ -974,7 +974,7 @@ static void test_random_chunking_agrees(void **state)
                 pay[rnd() % len] = 0xFF;
             uint8_t b0;
             switch (rnd() % 6) {
-            case 0: b0 = WS_OP_PING | 0x80; len %= 126; break;
+            case 0: b0 = TB_WS_OP_PING | 0x80; len %= 126; break;
             case 1: b0 = in_frag ? 0x00 : 0x01; in_frag = true; len = len * 2 / 3; break;
             case 2: b0 = in_frag ? 0x80 : 0x82; in_frag = false; break;
             case 3: b0 = 0x82; break;

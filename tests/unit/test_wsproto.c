@@ -9,20 +9,20 @@
 
 #include "ws/wsproto.h"
 
-static int decode_str(const char *s, wsp_cmd *cmd)
+static int decode_str(const char *s, tbd_wsp_cmd *cmd)
 {
     /* Exactly sized heap copy, no NUL: the decoder must honour len. */
     size_t n = strlen(s);
     char *copy = malloc(n ? n : 1);
     memcpy(copy, s, n);
-    int rc = wsp__decode(copy, n, cmd);
+    int rc = tbd_wsp_decode(copy, n, cmd);
     free(copy);
     return rc;
 }
 
-static void expect_ok(const char *s, wsp_op op, const char *arg)
+static void expect_ok(const char *s, tbd_wsp_op op, const char *arg)
 {
-    wsp_cmd cmd;
+    tbd_wsp_cmd cmd;
     if (decode_str(s, &cmd) != 0)
         fail_msg("refused: %s", s);
     assert_int_equal(cmd.op, op);
@@ -30,46 +30,46 @@ static void expect_ok(const char *s, wsp_op op, const char *arg)
         assert_string_equal(cmd.arg, arg);
     else
         assert_null(cmd.arg);
-    wsp__cmd_clear(&cmd);
+    tbd_wsp_cmd_clear(&cmd);
     assert_null(cmd.arg);
 }
 
 static void test_subscribe(void **state)
 {
     expect_ok("{\"op\":\"subscribe\",\"data\":{\"event_name\":\"chatd_user_room_created\"}}",
-              WSP_SUBSCRIBE, "chatd_user_room_created");
-    expect_ok("{\"op\": \"subscribe\", \"data\": {\"event_name\": \"*\"}}", WSP_SUBSCRIBE, "*");
+              TBD_WSP_SUBSCRIBE, "chatd_user_room_created");
+    expect_ok("{\"op\": \"subscribe\", \"data\": {\"event_name\": \"*\"}}", TBD_WSP_SUBSCRIBE, "*");
     expect_ok("  {\"data\":{\"event_name\":\"x\",\"extra\":1},\"op\":\"subscribe\",\"more\":[]} \n",
-              WSP_SUBSCRIBE, "x");
-    expect_ok("{\"op\":\"subscribe\",\"data\":{\"event_name\":\"caf\\u00e9\"}}", WSP_SUBSCRIBE,
+              TBD_WSP_SUBSCRIBE, "x");
+    expect_ok("{\"op\":\"subscribe\",\"data\":{\"event_name\":\"caf\\u00e9\"}}", TBD_WSP_SUBSCRIBE,
               "caf\xC3\xA9");
-    expect_ok("{\"op\":\"subscribe\",\"data\":{\"event_name\":\"\"}}", WSP_SUBSCRIBE, "");
+    expect_ok("{\"op\":\"subscribe\",\"data\":{\"event_name\":\"\"}}", TBD_WSP_SUBSCRIBE, "");
 }
 
 static void test_start(void **state)
 {
-    expect_ok("{\"op\":\"start\"}", WSP_START, NULL);
-    expect_ok("{\"op\":\"start\",\"data\":null}", WSP_START, NULL);
-    expect_ok("{\"op\":\"start\",\"data\":{}}", WSP_START, NULL);
-    expect_ok("{\"op\":\"start\",\"data\":\"whatever\"}", WSP_START, NULL);
-    expect_ok("{\"op\":\"start\",\"data\":[1,2]}", WSP_START, NULL);
+    expect_ok("{\"op\":\"start\"}", TBD_WSP_START, NULL);
+    expect_ok("{\"op\":\"start\",\"data\":null}", TBD_WSP_START, NULL);
+    expect_ok("{\"op\":\"start\",\"data\":{}}", TBD_WSP_START, NULL);
+    expect_ok("{\"op\":\"start\",\"data\":\"whatever\"}", TBD_WSP_START, NULL);
+    expect_ok("{\"op\":\"start\",\"data\":[1,2]}", TBD_WSP_START, NULL);
 }
 
 static void test_token(void **state)
 {
     expect_ok("{\"op\":\"token\",\"data\":{\"token\":\"5f7b1a44-0000-4000-8000-000000000001\"}}",
-              WSP_TOKEN, "5f7b1a44-0000-4000-8000-000000000001");
+              TBD_WSP_TOKEN, "5f7b1a44-0000-4000-8000-000000000001");
 }
 
 static void test_ping(void **state)
 {
-    expect_ok("{\"op\":\"ping\",\"data\":{\"payload\":\"abc\"}}", WSP_PING, "abc");
-    expect_ok("{\"op\":\"ping\",\"data\":{\"payload\":\"\"}}", WSP_PING, "");
+    expect_ok("{\"op\":\"ping\",\"data\":{\"payload\":\"abc\"}}", TBD_WSP_PING, "abc");
+    expect_ok("{\"op\":\"ping\",\"data\":{\"payload\":\"\"}}", TBD_WSP_PING, "");
 }
 
 static void test_duplicate_key_last_wins(void **state)
 {
-    expect_ok("{\"op\":\"ping\",\"op\":\"start\"}", WSP_START, NULL);
+    expect_ok("{\"op\":\"ping\",\"op\":\"start\"}", TBD_WSP_START, NULL);
 }
 
 static const char *const bad[] = {
@@ -141,7 +141,7 @@ static const char *const bad[] = {
 static void test_malformed(void **state)
 {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        wsp_cmd cmd;
+        tbd_wsp_cmd cmd;
         if (decode_str(bad[i], &cmd) != -1)
             fail_msg("accepted: %s", bad[i]);
         assert_null(cmd.arg); /* nothing to free on failure */
@@ -150,48 +150,48 @@ static void test_malformed(void **state)
 
 static void test_raw_nul_bytes(void **state)
 {
-    wsp_cmd cmd;
+    tbd_wsp_cmd cmd;
     static const char a[] = "{\"op\":\"start\"}";
     /* Trailing NUL inside len. */
-    assert_int_equal(wsp__decode(a, sizeof a, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(a, sizeof a, &cmd), -1);
     static const char b[] = "{\"op\":\"st\0art\"}";
-    assert_int_equal(wsp__decode(b, sizeof b - 1, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(b, sizeof b - 1, &cmd), -1);
     static const char d[] = "\0{\"op\":\"start\"}";
-    assert_int_equal(wsp__decode(d, sizeof d - 1, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(d, sizeof d - 1, &cmd), -1);
     static const char e[] = "{\"op\":\"start\"}\0";
-    assert_int_equal(wsp__decode(e, sizeof e - 2, &cmd), 0); /* NUL outside len */
-    assert_int_equal(wsp__decode(NULL, 0, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(e, sizeof e - 2, &cmd), 0); /* NUL outside len */
+    assert_int_equal(tbd_wsp_decode(NULL, 0, &cmd), -1);
 }
 
 static void test_len_is_honoured(void **state)
 {
-    wsp_cmd cmd;
+    tbd_wsp_cmd cmd;
     static const char s[] = "{\"op\":\"start\"}garbage";
-    assert_int_equal(wsp__decode(s, 14, &cmd), 0);
-    assert_int_equal(cmd.op, WSP_START);
-    assert_int_equal(wsp__decode(s, 13, &cmd), -1);
-    assert_int_equal(wsp__decode(s, sizeof s - 1, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(s, 14, &cmd), 0);
+    assert_int_equal(cmd.op, TBD_WSP_START);
+    assert_int_equal(tbd_wsp_decode(s, 13, &cmd), -1);
+    assert_int_equal(tbd_wsp_decode(s, sizeof s - 1, &cmd), -1);
 }
 
 static void test_clear_is_idempotent(void **state)
 {
-    wsp_cmd cmd = { 0 };
-    wsp__cmd_clear(&cmd);
+    tbd_wsp_cmd cmd = { 0 };
+    tbd_wsp_cmd_clear(&cmd);
     assert_int_equal(decode_str("{\"op\":\"ping\",\"data\":{\"payload\":\"p\"}}", &cmd), 0);
-    wsp__cmd_clear(&cmd);
-    wsp__cmd_clear(&cmd);
+    tbd_wsp_cmd_clear(&cmd);
+    tbd_wsp_cmd_clear(&cmd);
     assert_null(cmd.arg);
 }
 
 static void test_versions(void **state)
 {
-    assert_int_equal(wsp__parse_version(NULL), 1);
-    assert_int_equal(wsp__parse_version("1"), 1);
-    assert_int_equal(wsp__parse_version("2"), 2);
+    assert_int_equal(tbd_wsp_parse_version(NULL), 1);
+    assert_int_equal(tbd_wsp_parse_version("1"), 1);
+    assert_int_equal(tbd_wsp_parse_version("2"), 2);
     static const char *const no[] = { "", "0", "3", "12", "21", "01", "1.0", "2.0", " 1", "1 ",
                                       "v2", "-1", "+2", "one", "1\n", "0x1" };
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-        if (wsp__parse_version(no[i]) != -1)
+        if (tbd_wsp_parse_version(no[i]) != -1)
             fail_msg("version \"%s\" accepted", no[i]);
 }
 
