@@ -143,7 +143,7 @@ typedef struct hdr_doc {
 static bool generated_doc(const tb_event_type *t, const char *key, const json_t *value, hdr_doc *d)
 {
     const char *v = json_string_value(value);
-    static char acl_desc[600];
+    char acl_desc[600];        /* copied by json_pack */
     switch (tb_wire_header_kind(key)) {
     case TB_HDR_NAME:
         *d = (hdr_doc){key, v, "the event name", json_pack("{s:s,s:s}", "type", "string", "const", v)};

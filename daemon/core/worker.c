@@ -264,7 +264,10 @@ int tbd_worker_init(tbd_worker *w, tbd_server *srv, unsigned id, char *err, size
     uv_timer_init(&w->loop, &w->sweep);
     uv_timer_start(&w->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_timer_init(&w->loop, &w->pinger);
-    uint64_t pi = (uint64_t)srv->cfg->ping_interval * 1000;
+    const tbd_config *cfg = srv->cfg;
+    w->ping_timeout_ms = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
+                                                             : 2 * cfg->ping_interval) * 1000;
+    uint64_t pi = (uint64_t)cfg->ping_interval * 1000;
     if (pi)
         uv_timer_start(&w->pinger, on_ping, pi, pi);
     w->rbuf = malloc(TBD_RBUF_SIZE);

@@ -29,6 +29,7 @@ struct tbd_worker {
     uv_check_t flusher;         /* flushes dirty conns once per loop iteration */
     uv_timer_t sweep;           /* handshake timeouts, token checks, closing deadlines */
     uv_timer_t pinger;          /* WebSocket pings every ping_interval */
+    uint64_t ping_timeout_ms;   /* a session silent this long is closed (0: never) */
     uv_mutex_t inbox_lock;
     tbd_msg **inbox; size_t inbox_len, inbox_cap;
     tbd_msg **spare; size_t spare_cap;   /* swapped with inbox to drain without the lock */

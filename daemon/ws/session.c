@@ -563,9 +563,7 @@ void tbd_session_end(tbd_conn *c)
 
 static void ws_sweep(tbd_conn *c, uint64_t now)
 {
-    const tbd_config *cfg = c->w->srv->cfg;
-    uint64_t ping_timeout = (uint64_t)(cfg->limits.ping_timeout ? cfg->limits.ping_timeout
-                                                                : 2 * cfg->ping_interval) * 1000;
+    uint64_t ping_timeout = c->w->ping_timeout_ms;
     /* Any bytes count as an answer: a client busy sending is alive, and one
      * that never answers pings is not (RFC 6455 §5.5.2). */
     if (c->tok && !c->paused && ping_timeout && now - c->last_seen >= ping_timeout) {
